@@ -1,0 +1,1 @@
+"""The voice agent application: CLI, config, model locations, child servers and wiring."""

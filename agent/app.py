@@ -1,0 +1,90 @@
+"""Build a pipeline from its config, start its child servers, run it, and always clean up."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+
+from loguru import logger
+
+from agent.config import load_toml
+from pipelines.builder import BuiltPipeline, build_pipeline
+
+RUNS_DIR = Path("runs")
+
+
+def new_run_dir(base: Path = RUNS_DIR, name: str = "run") -> Path:
+    """A fresh ``runs/<timestamp>-<name>`` folder."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = base / f"{stamp}-{name}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = base / f"{stamp}-{name}-{n}"
+    path.mkdir(parents=True)
+    return path
+
+
+def transport_overrides(
+    config: str | Path, *, input_device: int | None = None, output_device: int | None = None
+) -> tuple[dict[str, dict], str | None]:
+    """Per-run changes to the config's transport: chosen devices, or the WAV fallback.
+
+    Returns the overrides and, when the laptop has no sound device, the one-line notice.
+    """
+    from agent.transports.local_audio import has_sound_devices
+
+    path, tables = load_toml(config)
+    transport = dict(tables.get("transport", {}))
+    if transport.get("type") != "local":
+        return {}, None
+    if input_device is not None:
+        transport["input_device"] = input_device
+    if output_device is not None:
+        transport["output_device"] = output_device
+    if input_device is None and output_device is None and not has_sound_devices():
+        notice = "no sound device found: running the sample conversation from WAV files instead (output under runs/)"
+        return {"transport": {"type": "wav", "inputs": "sample"}}, notice
+    return {"transport": transport}, None
+
+
+async def run_built(built: BuiltPipeline) -> None:
+    """Start child servers, run the pipeline to its end, stop everything whatever happens."""
+    from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+    from pipecat.workers.runner import WorkerRunner
+
+    try:
+        for child in built.child_processes:
+            await asyncio.to_thread(child.start)
+        worker = PipelineWorker(
+            built.pipeline,
+            params=PipelineParams(
+                audio_in_sample_rate=built.options.audio_in_sample_rate,
+                audio_out_sample_rate=built.options.audio_out_sample_rate,
+                enable_metrics=True,
+            ),
+            idle_timeout_secs=None,
+            enable_rtvi=False,
+        )
+        runner = WorkerRunner(handle_sigint=True, handle_sigterm=True)
+        await runner.add_workers(worker)
+        await runner.run()
+    finally:
+        for child in reversed(built.child_processes):
+            await asyncio.to_thread(child.stop)
+        built.transcript.close()
+        logger.info(f"run folder: {built.run_dir}")
+
+
+def run(config: str | Path, *, input_device: int | None = None, output_device: int | None = None,
+        run_dir: Path | None = None) -> BuiltPipeline:
+    """Run a pipeline config to completion (blocking); returns what was built."""
+    overrides, notice = transport_overrides(config, input_device=input_device, output_device=output_device)
+    if notice:
+        print(notice, flush=True)
+    path, _ = load_toml(config)
+    run_dir = run_dir or new_run_dir(name=path.stem)
+    built = build_pipeline(config, run_dir, overrides)
+    asyncio.run(run_built(built))
+    return built

@@ -1,0 +1,93 @@
+"""``voice-agent``: the command line. Errors are one clear line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from loguru import logger
+
+
+def _setup_logging(verbose: bool) -> None:
+    logger.remove()
+    logger.add(sys.stderr, level="DEBUG" if verbose else os.environ.get("VOICE_AGENT_LOG", "INFO"),
+               format="<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> {message}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from agent.app import run
+
+    run(args.pipeline, input_device=args.input_device, output_device=args.output_device,
+        run_dir=Path(args.run_dir) if args.run_dir else None)
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    from agent.transports.local_audio import list_devices
+
+    devices, default_in, default_out = list_devices()
+    if not devices:
+        print("no audio devices found (no sound card, or PortAudio sees none); use --pipeline file")
+        return 0
+    print(f"{'index':>5}  {'in':>3}  {'out':>3}  {'rate':>7}  name")
+    for d in devices:
+        mark = " (default in)" if d.index == default_in else ""
+        mark += " (default out)" if d.index == default_out else ""
+        print(f"{d.index:>5}  {d.inputs:>3}  {d.outputs:>3}  {d.default_rate:>7.0f}  {d.name}{mark}")
+    return 0
+
+
+def cmd_tts_server(args: argparse.Namespace) -> int:
+    from agent.tts_server.__main__ import main as server_main
+
+    argv = ["--host", args.host, "--port", str(args.port)]
+    if args.api_key:
+        argv += ["--api-key", args.api_key]
+    return server_main(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voice-agent", description="A realtime voice agent you can interrupt; offline by default.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="talk to the agent (mic/speakers; WAV sample conversation without a sound card)")
+    p.add_argument("--pipeline", default="laptop", help="pipeline name in pipelines/ or a path to a .toml (default: laptop)")
+    p.add_argument("--input-device", type=int, help="PyAudio input device index (see `voice-agent devices`)")
+    p.add_argument("--output-device", type=int, help="PyAudio output device index")
+    p.add_argument("--run-dir", help="where to write audio, transcript and logs (default: runs/<time>-<pipeline>)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("devices", help="list audio input/output devices with their indexes")
+    p.set_defaults(func=cmd_devices)
+
+    p = sub.add_parser("tts-server", help="run the local Gradium-compatible TTS server")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 = any free port)")
+    p.add_argument("--api-key", help="require this x-api-key (default: $TTS_SERVER_API_KEY, or none)")
+    p.set_defaults(func=cmd_tts_server)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    from agent.child_process import ChildProcessError
+    from agent.config import ConfigError
+    from agent.models import ModelNotFoundError
+    from agent.transports.local_audio import NoAudioDeviceError
+
+    try:
+        return args.func(args)
+    except (ConfigError, ModelNotFoundError, NoAudioDeviceError, ChildProcessError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Turn a pipeline config into a pipecat pipeline.
+
+The shape is the product's: ``input → vad → stt → user context → llm → [phrase aggregator] →
+tts → output → assistant context``; what fills each slot comes from the config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.child_process import ManagedProcess
+from agent.config import ConfigError, load_toml, parse_options
+from agent.transcript import TranscriptWriter
+from pipelines.registry import BuildContext, build_slot
+
+SLOTS = ("pipeline", "transport", "vad", "stt", "turns", "llm", "phrase_aggregator", "tts", "interruption")
+
+
+@dataclass
+class PipelineOptions:
+    """``[pipeline]``: the whole pipeline.
+
+    Parameters:
+        name: Shown in logs and run folders.
+        description: One line for ``voice-agent run --help``-style listings.
+        audio_in_sample_rate: Microphone/VAD/STT rate (Hz).
+        audio_out_sample_rate: Speaker rate (Hz); TTS audio is resampled to it.
+    """
+
+    name: str = "pipeline"
+    description: str = ""
+    audio_in_sample_rate: int = 16000
+    audio_out_sample_rate: int = 24000
+
+
+@dataclass
+class BuiltPipeline:
+    """A pipeline ready to run, and what must be started/stopped around it."""
+
+    pipeline: Any
+    transport: Any
+    context: Any
+    aggregators: Any
+    transcript: TranscriptWriter
+    config_path: Path
+    run_dir: Path
+    options: PipelineOptions
+    child_processes: list[ManagedProcess] = field(default_factory=list)
+    processors: dict[str, Any] = field(default_factory=dict)
+
+
+def load_tables(config: str | Path, overrides: dict[str, dict] | None = None) -> tuple[Path, dict[str, Any]]:
+    """Read a config and apply per-slot table overrides (whole tables replace)."""
+    path, tables = load_toml(config)
+    for key, value in tables.items():
+        if key not in SLOTS:
+            raise ConfigError(path, key, f"unknown section (valid: {', '.join(SLOTS)})")
+    tables.update(overrides or {})
+    return path, tables
+
+
+def build_pipeline(config: str | Path, run_dir: Path, overrides: dict[str, dict] | None = None) -> BuiltPipeline:
+    """Build the pipeline a config describes; nothing is started yet."""
+    import pipelines.components  # noqa: F401  (registers the built-in types)
+    from pipecat.pipeline.pipeline import Pipeline
+    from pipecat.processors.aggregators.llm_context import LLMContext
+    from pipecat.processors.aggregators.llm_response_universal import (
+        LLMContextAggregatorPair,
+        LLMUserAggregatorParams,
+    )
+
+    path, tables = load_tables(config, overrides)
+    options = parse_options(PipelineOptions, tables.get("pipeline", {}), path, "pipeline")
+    ctx = BuildContext(
+        config_path=path,
+        run_dir=run_dir,
+        audio_in_sample_rate=options.audio_in_sample_rate,
+        audio_out_sample_rate=options.audio_out_sample_rate,
+    )
+    if "transport" not in tables:
+        raise ConfigError(path, "transport", "required section is missing")
+    built: dict[str, Any] = {}
+    for slot, default in (
+        ("transport", None), ("vad", "silero"), ("interruption", None), ("stt", "whisper"),
+        ("turns", "pipecat"), ("llm", "local"), ("phrase_aggregator", None), ("tts", "piper"),
+    ):
+        built[slot] = build_slot(slot, tables.get(slot), ctx, default=default)
+
+    context = LLMContext()
+    user_params = LLMUserAggregatorParams(user_turn_strategies=built["turns"]) if built["turns"] else None
+    aggregators = LLMContextAggregatorPair(context, user_params=user_params)
+    transport = built["transport"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    transcript = TranscriptWriter(run_dir / "transcript.jsonl")
+    transcript.attach(aggregators)
+
+    steps = [
+        transport.input(),
+        built["vad"],
+        built["interruption"],
+        built["stt"],
+        aggregators.user(),
+        built["llm"],
+        built["phrase_aggregator"],
+        built["tts"],
+        transport.output(),
+        aggregators.assistant(),
+    ]
+    return BuiltPipeline(
+        pipeline=Pipeline([s for s in steps if s is not None]),
+        transport=transport,
+        context=context,
+        aggregators=aggregators,
+        transcript=transcript,
+        config_path=path,
+        run_dir=run_dir,
+        options=options,
+        child_processes=ctx.child_processes,
+        processors={k: v for k, v in built.items() if v is not None},
+    )

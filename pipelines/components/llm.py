@@ -1,0 +1,104 @@
+"""``[llm]``: a streamed OpenAI-compatible chat LLM, local (llama.cpp child) or OpenAI's cloud."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from agent.config import ConfigError
+from pipelines.registry import BuildContext, register
+
+DEFAULT_PROMPT = (
+    "You are a friendly voice assistant. Answer in one or two short spoken sentences, "
+    "without lists, markdown or emoji."
+)
+
+
+@dataclass
+class LocalLLMOptions:
+    """llama.cpp's OpenAI-compatible server, started by the app with the bundled SmolLM2.
+
+    Parameters:
+        system_prompt: The assistant's instructions.
+        temperature: Sampling temperature.
+        max_tokens: Longest answer, in tokens.
+        n_ctx: Context window of the local model.
+        model_path: A ``.gguf`` to use instead of the bundled SmolLM2-135M.
+    """
+
+    system_prompt: str = DEFAULT_PROMPT
+    temperature: float = 0.3
+    max_tokens: int = 120
+    n_ctx: int = 2048
+    model_path: str | None = None
+
+
+def _openai_llm(*, base_url: str | None, api_key: str, model: str, system_prompt: str, temperature: float, max_tokens: int):
+    from pipecat.services.openai.llm import OpenAILLMService
+
+    return OpenAILLMService(
+        api_key=api_key,
+        base_url=base_url,
+        settings=OpenAILLMService.Settings(
+            model=model,
+            system_instruction=system_prompt,
+            temperature=temperature,
+            max_tokens=max_tokens,
+        ),
+    )
+
+
+@register("llm", "local", LocalLLMOptions, "llama.cpp server + bundled SmolLM2 (offline)")
+def local_llm(opts: LocalLLMOptions, ctx: BuildContext):
+    from pathlib import Path
+
+    from agent.llm_server import LocalLLMServer
+
+    model_path = Path(opts.model_path) if opts.model_path else None
+    if model_path and not model_path.exists():
+        raise ConfigError(ctx.config_path, "llm.model_path", f"file not found: {model_path}")
+    server = LocalLLMServer(log_path=ctx.run_dir / "llm-server.log", model_path=model_path, n_ctx=opts.n_ctx)
+    ctx.child_processes.append(server)
+    return _openai_llm(
+        base_url=server.base_url,
+        api_key="local-no-key",
+        model="local",
+        system_prompt=opts.system_prompt,
+        temperature=opts.temperature,
+        max_tokens=opts.max_tokens,
+    )
+
+
+@dataclass
+class OpenAILLMOptions:
+    """OpenAI (or any OpenAI-compatible endpoint) in the cloud.
+
+    Parameters:
+        model: Chat model name.
+        base_url: Endpoint root; None = OpenAI.
+        api_key_env: Environment variable holding the key.
+        system_prompt: The assistant's instructions.
+        temperature: Sampling temperature.
+        max_tokens: Longest answer, in tokens.
+    """
+
+    model: str = "gpt-4o-mini"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    system_prompt: str = DEFAULT_PROMPT
+    temperature: float = 0.5
+    max_tokens: int = 200
+
+
+@register("llm", "openai", OpenAILLMOptions, "OpenAI-compatible cloud LLM")
+def openai_llm(opts: OpenAILLMOptions, ctx: BuildContext):
+    key = os.environ.get(opts.api_key_env)
+    if not key:
+        raise ConfigError(
+            ctx.config_path, "llm",
+            f"{opts.api_key_env} is not set; set it (environment or .env) or use the local preset 'laptop', which needs no key",
+        )
+    return _openai_llm(
+        base_url=opts.base_url, api_key=key, model=opts.model, system_prompt=opts.system_prompt,
+        temperature=opts.temperature, max_tokens=opts.max_tokens,
+    )

@@ -1,0 +1,1 @@
+"""The project's own processors as config slots (filled in as they land)."""

@@ -1,0 +1,87 @@
+"""The registry of what a config slot's ``type`` may name, and the context factories build in.
+
+Each slot (``transport``, ``vad``, ``stt``, ``llm``, ``tts``, ...) maps type names to a
+:class:`Component`: an options dataclass (the table's keys, documented defaults) and a factory.
+A ``type`` may also be an import path ``"package.module:ClassName"``: the class is built with the
+table's other keys as keyword arguments, so any pipecat processor can be dropped in by config.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agent.child_process import ManagedProcess
+from agent.config import ConfigError, parse_options
+
+
+@dataclass
+class BuildContext:
+    """What factories share: where the run writes, audio rates, child servers to start."""
+
+    config_path: Path
+    run_dir: Path
+    audio_in_sample_rate: int = 16000
+    audio_out_sample_rate: int = 24000
+    child_processes: list[ManagedProcess] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Component:
+    options: type
+    factory: Callable[[Any, BuildContext], Any]
+    summary: str = ""
+
+
+REGISTRY: dict[str, dict[str, Component]] = {}
+
+
+def register(slot: str, name: str, options: type, summary: str = ""):
+    """Decorator: make ``factory(options, ctx)`` buildable as ``[slot] type = name``."""
+
+    def wrap(factory: Callable[[Any, BuildContext], Any]):
+        REGISTRY.setdefault(slot, {})[name] = Component(options, factory, summary)
+        return factory
+
+    return wrap
+
+
+def _import_class(path: str, file: Path, key: str) -> type:
+    module_name, _, cls_name = path.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), cls_name)
+    except (ImportError, AttributeError) as e:
+        raise ConfigError(file, key, f"cannot import '{path}': {e}") from None
+
+
+def build_slot(slot: str, table: dict[str, Any] | None, ctx: BuildContext, *, default: str | None = None) -> Any:
+    """Build the component a config table asks for (``None`` if the slot is absent/disabled)."""
+    file = ctx.config_path
+    if table is None:
+        if default is None:
+            return None
+        table = {"type": default}
+    if not isinstance(table, dict):
+        raise ConfigError(file, slot, "expected a table")
+    table = dict(table)
+    if table.pop("enabled", True) is False:
+        return None
+    type_name = table.pop("type", default)
+    if not isinstance(type_name, str):
+        raise ConfigError(file, f"{slot}.type", "required key is missing" if type_name is None else f"expected a string, got {type_name!r}")
+    if ":" in type_name:
+        cls = _import_class(type_name, file, f"{slot}.type")
+        try:
+            return cls(**table)
+        except TypeError as e:
+            raise ConfigError(file, slot, f"cannot build {type_name}: {e}") from None
+    choices = REGISTRY.get(slot, {})
+    if type_name not in choices:
+        known = ", ".join(sorted(choices)) or "(none)"
+        raise ConfigError(file, f"{slot}.type", f"unknown {slot} type '{type_name}' (known: {known}, or 'module:Class')")
+    component = choices[type_name]
+    options = parse_options(component.options, table, file, slot)
+    return component.factory(options, ctx)

@@ -1,0 +1,45 @@
+"""Shared fixtures: an ALSA null sound device, the local LLM server, spoken test questions."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# An ALSA null device lets tests open real PortAudio streams on a machine without a sound card.
+# It must be in place before PortAudio initialises, hence at import time.
+_ALSA_HOME = Path(tempfile.mkdtemp(prefix="voice-agent-alsa-"))
+(_ALSA_HOME / "alsa").mkdir()
+(_ALSA_HOME / "alsa" / "asoundrc").write_text(
+    'pcm.!default {type plug slave.pcm "nullpcm"}\npcm.nullpcm {type null}\n'
+)
+os.environ["XDG_CONFIG_HOME"] = str(_ALSA_HOME)
+
+
+@pytest.fixture(scope="session")
+def local_llm(tmp_path_factory):
+    """The bundled SmolLM2 behind llama.cpp's OpenAI-compatible server, for the whole session."""
+    from agent.llm_server import LocalLLMServer
+
+    server = LocalLLMServer(log_path=tmp_path_factory.mktemp("llm") / "llm-server.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def spoken(tmp_path_factory):
+    """``spoken(text)`` -> a WAV of ``text`` in the bundled Piper voice (cached per session)."""
+    from agent.speech import speak_to_wav
+
+    folder = tmp_path_factory.mktemp("spoken")
+    cache: dict[str, Path] = {}
+
+    def make(text: str) -> Path:
+        if text not in cache:
+            cache[text] = speak_to_wav(text, folder / f"q{len(cache):02d}.wav")
+        return cache[text]
+
+    return make

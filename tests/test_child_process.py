@@ -1,0 +1,95 @@
+"""Child servers: readiness, log file, clear start-up errors, and never an orphan."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from agent.child_process import ChildProcessError, ManagedProcess, free_port, tcp_ready
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); treat it as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def wait_gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def http_server_cmd(port: int) -> list[str]:
+    return [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+
+
+def test_starts_when_ready_logs_to_file_and_stops(tmp_path):
+    port = free_port()
+    proc = ManagedProcess("http", http_server_cmd(port), log_path=tmp_path / "http.log", ready=tcp_ready("127.0.0.1", port))
+    with proc:
+        assert proc.running and tcp_ready("127.0.0.1", port)()
+        pid = proc.pid
+    assert wait_gone(pid)
+    assert not tcp_ready("127.0.0.1", port)()
+    assert (tmp_path / "http.log").exists()
+
+
+def test_exit_during_startup_reports_log_tail(tmp_path):
+    cmd = [sys.executable, "-c", "import sys; print('model file is corrupt'); sys.exit(3)"]
+    proc = ManagedProcess("broken", cmd, log_path=tmp_path / "b.log", ready=lambda: False)
+    with pytest.raises(ChildProcessError, match="model file is corrupt"):
+        proc.start()
+    assert not proc.running
+
+
+def test_not_ready_in_time_is_stopped(tmp_path):
+    cmd = [sys.executable, "-c", "import time; time.sleep(60)"]
+    proc = ManagedProcess("slow", cmd, log_path=tmp_path / "s.log", ready=lambda: False, ready_timeout=0.5)
+    with pytest.raises(ChildProcessError, match="not ready after"):
+        proc.start()
+    assert not proc.running
+
+
+@pytest.mark.parametrize("how", ["exception", "sigint", "sigterm", "sigkill"])
+def test_child_never_outlives_parent(tmp_path, how):
+    """The parent dies in four ways; its child server must be gone each time."""
+    port = free_port()
+    script = textwrap.dedent(f"""
+        import os, signal, sys, time
+        from pathlib import Path
+        from agent.child_process import ManagedProcess, tcp_ready
+        proc = ManagedProcess("http", {http_server_cmd(port)!r}, log_path=Path({str(tmp_path / 'c.log')!r}),
+                              ready=tcp_ready("127.0.0.1", {port}))
+        try:
+            proc.start()
+            print(proc.pid, flush=True)
+            if {how!r} == "exception":
+                raise RuntimeError("boom")
+            time.sleep(60)
+        finally:
+            proc.stop()
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    child_pid = int(parent.stdout.readline())
+    assert alive(child_pid)
+    if how != "exception":
+        parent.send_signal({"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL}[how])
+    parent.wait(timeout=15)
+    assert wait_gone(child_pid), f"child {child_pid} outlived its parent ({how})"

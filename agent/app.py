@@ -8,7 +8,11 @@ from pathlib import Path
 
 from loguru import logger
 
+from contextlib import nullcontext
+
 from agent.config import load_toml
+from agent.console import LiveConsole
+from agent.turn_metrics import TurnMetricsObserver
 from pipelines.builder import BuiltPipeline, build_pipeline
 
 RUNS_DIR = Path("runs")
@@ -49,11 +53,16 @@ def transport_overrides(
     return {"transport": transport}, None
 
 
-async def run_built(built: BuiltPipeline) -> None:
-    """Start child servers, run the pipeline to its end, stop everything whatever happens."""
+async def run_built(built: BuiltPipeline, *, console: bool = False) -> TurnMetricsObserver:
+    """Start child servers, run the pipeline to its end, stop everything whatever happens.
+
+    Per-turn metrics go to ``<run_dir>/metrics.jsonl``; ``console`` shows the live view.
+    """
     from pipecat.pipeline.worker import PipelineParams, PipelineWorker
     from pipecat.workers.runner import WorkerRunner
 
+    observer = TurnMetricsObserver(built.run_dir / "metrics.jsonl")
+    log_sink = logger.add(built.run_dir / "agent.log", level="INFO")
     try:
         for child in built.child_processes:
             await asyncio.to_thread(child.start)
@@ -66,19 +75,25 @@ async def run_built(built: BuiltPipeline) -> None:
             ),
             idle_timeout_secs=None,
             enable_rtvi=False,
+            observers=[observer],
         )
         runner = WorkerRunner(handle_sigint=True, handle_sigterm=True)
         await runner.add_workers(worker)
-        await runner.run()
+        view = LiveConsole(observer, f"voice-agent · {built.options.name}") if console else nullcontext()
+        with view:
+            await runner.run()
     finally:
+        observer.close()
         for child in reversed(built.child_processes):
             await asyncio.to_thread(child.stop)
         built.transcript.close()
         logger.info(f"run folder: {built.run_dir}")
+        logger.remove(log_sink)
+    return observer
 
 
 def run(config: str | Path, *, input_device: int | None = None, output_device: int | None = None,
-        run_dir: Path | None = None) -> BuiltPipeline:
+        run_dir: Path | None = None, console: bool = False) -> BuiltPipeline:
     """Run a pipeline config to completion (blocking); returns what was built."""
     overrides, notice = transport_overrides(config, input_device=input_device, output_device=output_device)
     if notice:
@@ -86,5 +101,5 @@ def run(config: str | Path, *, input_device: int | None = None, output_device: i
     path, _ = load_toml(config)
     run_dir = run_dir or new_run_dir(name=path.stem)
     built = build_pipeline(config, run_dir, overrides)
-    asyncio.run(run_built(built))
+    asyncio.run(run_built(built, console=console))
     return built

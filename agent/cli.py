@@ -10,18 +10,28 @@ from pathlib import Path
 from loguru import logger
 
 
-def _setup_logging(verbose: bool) -> None:
+def _setup_logging(verbose: bool, quiet: bool = False) -> None:
     logger.remove()
-    logger.add(sys.stderr, level="DEBUG" if verbose else os.environ.get("VOICE_AGENT_LOG", "INFO"),
+    level = "DEBUG" if verbose else ("WARNING" if quiet else os.environ.get("VOICE_AGENT_LOG", "INFO"))
+    logger.add(sys.stderr, level=level,
                format="<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> {message}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from agent.app import run
 
+    console = _wants_console(args)
+    if console:
+        _setup_logging(args.verbose, quiet=True)  # the live view replaces the log on screen
     run(args.pipeline, input_device=args.input_device, output_device=args.output_device,
-        run_dir=Path(args.run_dir) if args.run_dir else None)
+        run_dir=Path(args.run_dir) if args.run_dir else None, console=console)
     return 0
+
+
+def _wants_console(args: argparse.Namespace) -> bool:
+    if args.console == "auto":
+        return sys.stdout.isatty()
+    return args.console == "on"
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
@@ -36,6 +46,28 @@ def cmd_devices(args: argparse.Namespace) -> int:
         mark = " (default in)" if d.index == default_in else ""
         mark += " (default out)" if d.index == default_out else ""
         print(f"{d.index:>5}  {d.inputs:>3}  {d.outputs:>3}  {d.default_rate:>7.0f}  {d.name}{mark}")
+    return 0
+
+
+def cmd_say(args: argparse.Namespace) -> int:
+    import asyncio
+    import tempfile
+
+    from agent.say import say
+
+    with tempfile.TemporaryDirectory(prefix="voice-agent-say-") as tmp:
+        out = asyncio.run(say(args.text, pipeline=args.pipeline, out=Path(args.out) if args.out else None, run_dir=Path(tmp)))
+    if out:
+        print(f"wrote {out}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from agent.report import write_report
+
+    md, png = write_report(Path(args.run_dir))
+    print(md.read_text())
+    print(f"wrote {md} and {png}")
     return 0
 
 
@@ -58,10 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-device", type=int, help="PyAudio input device index (see `voice-agent devices`)")
     p.add_argument("--output-device", type=int, help="PyAudio output device index")
     p.add_argument("--run-dir", help="where to write audio, transcript and logs (default: runs/<time>-<pipeline>)")
+    p.add_argument("--console", choices=("auto", "on", "off"), default="auto",
+                   help="live console view (default: on when stdout is a terminal)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("devices", help="list audio input/output devices with their indexes")
     p.set_defaults(func=cmd_devices)
+
+    p = sub.add_parser("say", help="speak TEXT with the pipeline's TTS (to the speaker, or a WAV with --out)")
+    p.add_argument("text", help="what to say")
+    p.add_argument("--out", help="write a WAV file instead of playing")
+    p.add_argument("--pipeline", default="laptop", help="whose [tts] to use (default: laptop)")
+    p.set_defaults(func=cmd_say)
+
+    p = sub.add_parser("report", help="latency table (markdown) and waterfall PNG of a run folder")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a folder under runs/")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("tts-server", help="run the local Gradium-compatible TTS server")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -77,11 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     from agent.child_process import ChildProcessError
     from agent.config import ConfigError
     from agent.models import ModelNotFoundError
+    from agent.report import ReportError
     from agent.transports.local_audio import NoAudioDeviceError
 
     try:
         return args.func(args)
-    except (ConfigError, ModelNotFoundError, NoAudioDeviceError, ChildProcessError) as e:
+    except (ConfigError, ModelNotFoundError, NoAudioDeviceError, ChildProcessError, ReportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -66,10 +66,7 @@ def build_pipeline(config: str | Path, run_dir: Path, overrides: dict[str, dict]
     import pipelines.components  # noqa: F401  (registers the built-in types)
     from pipecat.pipeline.pipeline import Pipeline
     from pipecat.processors.aggregators.llm_context import LLMContext
-    from pipecat.processors.aggregators.llm_response_universal import (
-        LLMContextAggregatorPair,
-        LLMUserAggregatorParams,
-    )
+    from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
 
     path, tables = load_tables(config, overrides)
     options = parse_options(PipelineOptions, tables.get("pipeline", {}), path, "pipeline")
@@ -89,8 +86,7 @@ def build_pipeline(config: str | Path, run_dir: Path, overrides: dict[str, dict]
         built[slot] = build_slot(slot, tables.get(slot), ctx, default=default)
 
     context = LLMContext()
-    user_params = LLMUserAggregatorParams(user_turn_strategies=built["turns"]) if built["turns"] else None
-    aggregators = LLMContextAggregatorPair(context, user_params=user_params)
+    aggregators = LLMContextAggregatorPair(context, user_params=built["turns"])
     transport = built["transport"]
     run_dir.mkdir(parents=True, exist_ok=True)
     transcript = TranscriptWriter(run_dir / "transcript.jsonl")

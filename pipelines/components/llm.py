@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from pipecat.services.openai.llm import OpenAILLMService
+
 from agent.config import ConfigError
 from pipelines.registry import BuildContext, register
 
@@ -33,10 +35,17 @@ class LocalLLMOptions:
     model_path: str | None = None
 
 
-def _openai_llm(*, base_url: str | None, api_key: str, model: str, system_prompt: str, temperature: float, max_tokens: int):
-    from pipecat.services.openai.llm import OpenAILLMService
+class LlamaCppLLMService(OpenAILLMService):
+    """OpenAI-compatible client for llama.cpp's server, which rejects the ``developer`` role
+    (pipecat adds such messages, e.g. after an interruption); they are sent as ``user``."""
 
-    return OpenAILLMService(
+    supports_developer_role = False
+
+
+def _openai_llm(*, base_url: str | None, api_key: str, model: str, system_prompt: str, temperature: float,
+                max_tokens: int, developer_role: bool = True):
+    cls = OpenAILLMService if developer_role else LlamaCppLLMService
+    return cls(
         api_key=api_key,
         base_url=base_url,
         settings=OpenAILLMService.Settings(
@@ -66,6 +75,7 @@ def local_llm(opts: LocalLLMOptions, ctx: BuildContext):
         system_prompt=opts.system_prompt,
         temperature=opts.temperature,
         max_tokens=opts.max_tokens,
+        developer_role=False,
     )
 
 

@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("tts-server", help="run the local Gradium-compatible TTS server")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 = any free port)")
+    p.add_argument("--port", type=int, default=8766, help="port (default 8766; 0 = any free port)")
     p.add_argument("--api-key", help="require this x-api-key (default: $TTS_SERVER_API_KEY, or none)")
     p.set_defaults(func=cmd_tts_server)
     return parser

@@ -13,7 +13,11 @@ from loguru import logger
 def _setup_logging(verbose: bool, quiet: bool = False) -> None:
     logger.remove()
     level = "DEBUG" if verbose else ("WARNING" if quiet else os.environ.get("VOICE_AGENT_LOG", "INFO"))
-    logger.add(sys.stderr, level=level,
+
+    def ours_or_important(record) -> bool:  # pipecat's own INFO chatter only with -v
+        return verbose or record["level"].no >= 30 or record["name"].split(".")[0] in ("agent", "pipelines", "processors")
+
+    logger.add(sys.stderr, level=level, filter=ours_or_important,
                format="<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> {message}")
 
 

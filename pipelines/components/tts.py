@@ -1,10 +1,82 @@
-"""``[tts]``: text-to-speech. ``piper`` runs the bundled voice in-process."""
+"""``[tts]``: text-to-speech.
+
+``gradium`` streams to Gradium's WebSocket TTS: the real service when a key is set, otherwise
+the project's local Gradium-compatible server (started by the app). ``piper`` runs the bundled
+voice in-process with pipecat's own service.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
+from agent.config import ConfigError
 from pipelines.registry import BuildContext, register
+
+GRADIUM_REGIONS = {
+    "eu": "wss://eu.api.gradium.ai/api/speech/tts",
+    "us": "wss://us.api.gradium.ai/api/speech/tts",
+}
+
+
+@dataclass
+class GradiumOptions:
+    """The project's ``GradiumTTSService``.
+
+    Parameters:
+        url: Endpoint; unset = the real service in ``region`` when the key is set, else the
+            local Gradium-compatible server, started and stopped by the app.
+        region: ``eu`` or ``us`` (real service).
+        api_key_env: Environment variable holding the Gradium key (never written anywhere).
+        require_key: Fail with a clear message when the key is missing (cloud presets).
+        voice_id: Gradium voice id.
+        model_name: Gradium model name.
+        output_format: ``pcm_24000`` etc.; unset = the PCM rate nearest the pipeline's.
+        json_config: Extra model settings sent in ``setup``.
+        multiplex: One shared socket routed by ``client_req_id`` instead of a fresh socket
+            per answer.
+    """
+
+    url: str | None = None
+    region: Literal["eu", "us"] = "eu"
+    api_key_env: str = "GRADIUM_API_KEY"
+    require_key: bool = False
+    voice_id: str | None = None
+    model_name: str | None = None
+    output_format: str | None = None
+    json_config: dict[str, Any] = field(default_factory=dict)
+    multiplex: bool = False
+
+
+@register("tts", "gradium", GradiumOptions, "Gradium WebSocket TTS (local server without a key)")
+def gradium(opts: GradiumOptions, ctx: BuildContext):
+    from processors.gradium_tts import GradiumTTSService
+
+    from agent.tts_server_process import LocalTTSServer
+
+    key = os.environ.get(opts.api_key_env) or None
+    if opts.require_key and not key:
+        raise ConfigError(ctx.config_path, "tts",
+                          f"{opts.api_key_env} is not set; set it (environment or .env), or use the local "
+                          "preset 'laptop', which needs no key")
+    url = opts.url
+    if not url and key:
+        url = GRADIUM_REGIONS[opts.region]
+    if not url:
+        server = LocalTTSServer(log_path=ctx.run_dir / "tts-server.log")
+        ctx.child_processes.append(server)
+        url = server.url
+    settings = GradiumTTSService.Settings(multiplex=opts.multiplex)
+    return GradiumTTSService(
+        api_key=key if (key and not url.startswith("ws://127.")) else None,
+        url=url,
+        voice_id=opts.voice_id,
+        model_name=opts.model_name,
+        output_format=opts.output_format,
+        json_config=opts.json_config or None,
+        settings=settings,
+    )
 
 
 @dataclass

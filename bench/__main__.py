@@ -1,0 +1,103 @@
+"""``make bench`` / ``python -m bench [--quick] [--only NAME ...]``: run every benchmark, side by
+side with stock pipecat in the same run, and write ``bench/results/`` (JSON, markdown, PNG).
+
+Each benchmark module exposes ``bench_records(quick: bool) -> list[dict]`` returning records with
+at least ``metric, unit, ours_median, stock_median, ratio, target, met, runs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+# name -> module; run in this order.
+BENCHES: dict[str, str] = {
+    "phrase": "bench.phrase_aggregator_bench",
+}
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)
+
+
+def markdown_table(records: list[dict]) -> str:
+    rows = ["| metric | unit | ours (median) | stock (median) | ratio | target | met | runs |", "|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        met = {True: "yes", False: "**no**"}.get(r.get("met"), "–")
+        rows.append(
+            f"| {r['metric']} | {r.get('unit', '')} | {_fmt(r.get('ours_median'))} | {_fmt(r.get('stock_median'))} | "
+            f"{_fmt(r.get('ratio'))} | {_fmt(r.get('target'))} | {met} | {_fmt(r.get('runs'))} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def ratio_plot(records: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in records if isinstance(r.get("ratio"), (int, float))]
+    if not rows:
+        return
+    fig, ax = plt.subplots(figsize=(9, 0.5 + 0.45 * len(rows)))
+    colors = ["tab:green" if r.get("met") else "tab:red" for r in rows]
+    ax.barh([r["metric"] for r in rows], [r["ratio"] for r in rows], color=colors)
+    ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
+    ax.invert_yaxis()
+    ax.set_xlabel("ours / stock pipecat (lower is better)")
+    ax.set_title("voice-agent vs stock pipecat, same run")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small inputs: checks the harness, not the numbers")
+    parser.add_argument("--only", nargs="*", choices=sorted(BENCHES), help="run only these benchmarks")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default bench/results)")
+    args = parser.parse_args(argv)
+
+    names = args.only or list(BENCHES)
+    records: list[dict] = []
+    failed: list[str] = []
+    for i, name in enumerate(names, start=1):
+        print(f"[{i}/{len(names)}] {name} ...", flush=True)
+        started = time.monotonic()
+        try:
+            module = importlib.import_module(BENCHES[name])
+            new = module.bench_records(quick=args.quick)
+        except Exception as e:  # one failing bench must not lose the others' results
+            traceback.print_exc()
+            failed.append(name)
+            new = [{"metric": f"{name}: failed", "unit": "", "ours_median": None, "stock_median": None,
+                    "ratio": None, "target": "", "met": False, "runs": 0, "error": f"{type(e).__name__}: {e}"}]
+        for r in new:
+            r.setdefault("bench", name)
+        records += new
+        print(f"[{i}/{len(names)}] {name} done in {time.monotonic() - started:.0f}s", flush=True)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(records, indent=2))
+    table = markdown_table(records)
+    (args.out / "results.md").write_text(("Quick run (harness check; numbers not meaningful).\n\n" if args.quick else "") + table)
+    ratio_plot(records, args.out / "ratios.png")
+    print("\n" + table)
+    print(f"wrote {args.out}/results.json, results.md, ratios.png")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""`python -m bench --quick`: the benchmark harness runs and writes well-formed results (not timing)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+REQUIRED = {"metric", "unit", "ours_median", "stock_median", "ratio", "target", "met", "runs"}
+
+
+def test_quick_bench_writes_results(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    records = json.loads((tmp_path / "results.json").read_text())
+    assert records and all(REQUIRED <= set(r) for r in records)
+    assert all(r["runs"] > 0 and "error" not in r for r in records)
+    assert "| metric |" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "ratios.png").read_bytes()[:4] == b"\x89PNG"

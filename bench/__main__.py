@@ -20,6 +20,7 @@ RESULTS = Path(__file__).parent / "results"
 # name -> module; run in this order.
 BENCHES: dict[str, str] = {
     "phrase": "bench.phrase_aggregator_bench",
+    "gradium": "bench.gradium_tts_bench",
 }
 
 

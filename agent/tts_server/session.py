@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from loguru import logger
+from websockets.protocol import State
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -269,8 +270,8 @@ class Request:
     async def _speak(self, segment: str, encoder: AudioEncoder) -> None:
         deps = self.conn.deps
         loop = asyncio.get_running_loop()
-        chunks = deps.synth.iter_segment(segment, cancelled=self._cancel.is_set)
-        while not self._cancel.is_set():
+        chunks = deps.synth.iter_segment(segment, cancelled=self._stopped)
+        while not self._stopped():
             try:
                 async with asyncio.timeout(deps.settings.synthesis_timeout_s):
                     chunk = await loop.run_in_executor(deps.executor, self._next_chunk, chunks)
@@ -285,6 +286,13 @@ class Request:
             self._words += [(w.text, base + w.start_s, base + w.stop_s) for w in chunk.words]
             self._timeline_s += chunk.duration_s
             await self._send_frames(encoder.push(chunk.audio))
+
+    def _stopped(self) -> bool:
+        """Cancelled, or the client has started closing the socket (a close frame arrived:
+        stop now rather than after the TCP teardown, which can be several round trips away)."""
+        if not self._cancel.is_set() and self.conn.ws.state is not State.OPEN:
+            self._cancel.set()
+        return self._cancel.is_set()
 
     def _next_chunk(self, chunks) -> SynthChunk | None:
         """Run in the synthesis thread: one Piper sentence, accounted in the stats."""

@@ -1,7 +1,8 @@
 """Turn a pipeline config into a pipecat pipeline.
 
-The shape is the product's: ``input → vad → stt → user context → llm → [phrase aggregator] →
-tts → output → assistant context``; what fills each slot comes from the config.
+The shape is the product's: ``input → vad → [interruption] → stt → user context → llm →
+[phrase aggregator] → tts → [playback gate] → output → assistant context``; what fills each
+slot comes from the config.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from agent.config import ConfigError, load_toml, parse_options
 from agent.transcript import TranscriptWriter
 from pipelines.registry import BuildContext, build_slot
 
-SLOTS = ("pipeline", "transport", "vad", "stt", "turns", "llm", "phrase_aggregator", "tts", "interruption")
+SLOTS = ("pipeline", "transport", "vad", "interruption", "stt", "turns", "llm", "phrase_aggregator", "tts", "playback")
 
 
 @dataclass
@@ -81,9 +82,20 @@ def build_pipeline(config: str | Path, run_dir: Path, overrides: dict[str, dict]
     built: dict[str, Any] = {}
     for slot, default in (
         ("transport", None), ("vad", "silero"), ("interruption", None), ("stt", "whisper"),
-        ("turns", "pipecat"), ("llm", "local"), ("phrase_aggregator", None), ("tts", "piper"),
+        ("turns", "pipecat"), ("llm", "local"), ("phrase_aggregator", None), ("tts", "piper"), ("playback", None),
     ):
         built[slot] = build_slot(slot, tables.get(slot), ctx, default=default)
+    if built["interruption"] is not None:
+        from processors.interruption_turns import handler_turn_strategies
+
+        if built["playback"] is None:
+            raise ConfigError(path, "playback", 'the interruption handler needs [playback] type = "gate"')
+        if built["turns"] is None:
+            from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
+
+            built["turns"] = LLMUserAggregatorParams()
+        # Turn starts are the handler's decision (no stock VAD interruption); stops are kept.
+        built["turns"].user_turn_strategies = handler_turn_strategies(built["turns"].user_turn_strategies)
 
     context = LLMContext()
     aggregators = LLMContextAggregatorPair(context, user_params=built["turns"])
@@ -101,6 +113,7 @@ def build_pipeline(config: str | Path, run_dir: Path, overrides: dict[str, dict]
         built["llm"],
         built["phrase_aggregator"],
         built["tts"],
+        built["playback"],
         transport.output(),
         aggregators.assistant(),
     ]

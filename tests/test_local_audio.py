@@ -65,8 +65,10 @@ class MicCounter(FrameProcessor):
         await self.push_frame(EndWorkerFrame(), FrameDirection.UPSTREAM)
 
 
-async def test_local_transport_streams_mic_and_plays_on_a_real_stream():
-    transport = make_local_audio_transport(input_device=None, output_device=None, in_rate=16000, out_rate=24000)
+@pytest.mark.parametrize("echo_cancellation", [False, True])
+async def test_local_transport_streams_mic_and_plays_on_a_real_stream(echo_cancellation):
+    transport = make_local_audio_transport(input_device=None, output_device=None, in_rate=16000, out_rate=24000,
+                                           echo_cancellation=echo_cancellation)
     counter = MicCounter()
     worker = PipelineWorker(Pipeline([transport.input(), counter, transport.output()]),
                             params=PipelineParams(), idle_timeout_secs=None, enable_rtvi=False)

@@ -88,12 +88,19 @@ def has_sound_devices() -> bool:
         return False
 
 
-def make_local_audio_transport(*, input_device: int | None, output_device: int | None, in_rate: int, out_rate: int):
-    """pipecat's ``LocalAudioTransport`` on the chosen devices, after checking they exist."""
-    from pipecat.transports.local.audio import LocalAudioTransport, LocalAudioTransportParams
+def make_local_audio_transport(*, input_device: int | None, output_device: int | None, in_rate: int, out_rate: int,
+                               echo_cancellation: bool = False):
+    """pipecat's ``LocalAudioTransport`` on the chosen devices, after checking they exist; a device
+    that goes missing later is one clear error (see :mod:`agent.transports.local_audio_guard`).
+    With ``echo_cancellation`` the mic is cleaned of what the speakers play (WebRTC AEC)."""
+    from pipecat.transports.local.audio import LocalAudioTransportParams
+
+    from agent.transports.local_audio_guard import GuardedLocalAudioTransport
+    from pipelines.components.interruption import echo_cancel_filters
 
     check_devices(input_device, output_device)
-    return LocalAudioTransport(
+    in_filter, out_filter = echo_cancel_filters(echo_cancellation)
+    return GuardedLocalAudioTransport(
         LocalAudioTransportParams(
             audio_in_enabled=True,
             audio_out_enabled=True,
@@ -101,5 +108,8 @@ def make_local_audio_transport(*, input_device: int | None, output_device: int |
             audio_out_sample_rate=out_rate,
             input_device_index=input_device,
             output_device_index=output_device,
+            audio_in_filter=in_filter,
+            audio_out_filter=out_filter,
+            audio_out_10ms_chunks=2,  # 20 ms: a pause or an interruption is heard at once
         )
     )

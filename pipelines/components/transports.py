@@ -16,10 +16,13 @@ class LocalAudioOptions:
     Parameters:
         input_device: PyAudio input device index (``voice-agent devices``); None = default.
         output_device: PyAudio output device index; None = default.
+        echo_cancellation: WebRTC acoustic echo cancellation (livekit's audio processing
+            module) on the mic, fed with what the speakers play, for hands-free use.
     """
 
     input_device: int | None = None
     output_device: int | None = None
+    echo_cancellation: bool = True
 
 
 @register("transport", "local", LocalAudioOptions, "microphone and speakers (PyAudio)")
@@ -31,6 +34,7 @@ def local_audio(opts: LocalAudioOptions, ctx: BuildContext):
         output_device=opts.output_device,
         in_rate=ctx.audio_in_sample_rate,
         out_rate=ctx.audio_out_sample_rate,
+        echo_cancellation=opts.echo_cancellation,
     )
 
 

@@ -21,6 +21,7 @@ RESULTS = Path(__file__).parent / "results"
 BENCHES: dict[str, str] = {
     "phrase": "bench.phrase_aggregator_bench",
     "gradium": "bench.gradium_tts_bench",
+    "interruption": "bench.interruption_bench",
 }
 
 

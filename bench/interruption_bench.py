@@ -341,7 +341,7 @@ def summarize(name: str, results: list[BargeIn]) -> float | None:
     return median
 
 
-async def main_async(barge_ins: int):
+async def main_async(barge_ins: int) -> dict[str, list[BargeIn]]:
     offsets = [1.2, 1.7, 2.3, 1.45, 2.0, 2.6]
     with tempfile.TemporaryDirectory(prefix="interruption-bench-") as tmp:
         results = {}
@@ -352,6 +352,26 @@ async def main_async(barge_ins: int):
     stock = summarize("stock", results["stock"])
     if ours is not None and stock:
         print(f"ratio handler/stock (median): {ours / stock:.2f}  (target <= 0.30; handler median target <= 100 ms)")
+    return results
+
+
+def bench_records(quick: bool = False) -> list[dict]:
+    """Records for ``make bench``: onset → output silent (ours vs stock) and stale audio."""
+    results = asyncio.run(main_async(2 if quick else 6))
+    lat = {v: [r.latency_ms for r in rs if r.latency_ms is not None] for v, rs in results.items()}
+    ours = statistics.median(lat["handler"]) if lat["handler"] else None
+    stock = statistics.median(lat["stock"]) if lat["stock"] else None
+    ratio = ours / stock if ours is not None and stock else None
+    stale = {v: sum(r.stale_ms for r in rs) for v, rs in results.items()}
+    common = {"runs": len(lat["handler"]), "stock_runs": len(lat["stock"])}
+    return [
+        {"metric": "bargein_onset_to_silence", "unit": "ms", "ours_median": ours, "stock_median": stock,
+         "ratio": ratio, "target": 0.3, "met": bool(ours is not None and ours <= 100 and ratio is not None and ratio <= 0.3),
+         "ours_min": min(lat["handler"], default=None), "ours_max": max(lat["handler"], default=None),
+         "stock_min": min(lat["stock"], default=None), "stock_max": max(lat["stock"], default=None), **common},
+        {"metric": "bargein_stale_audio", "unit": "ms", "ours_median": stale["handler"], "stock_median": stale["stock"],
+         "ratio": None, "target": 0, "met": stale["handler"] == 0, **common},
+    ]
 
 
 def main():

@@ -66,6 +66,16 @@ def cmd_say(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from agent.app import new_run_dir
+    from agent.demo import run_demo
+
+    run_dir = run_demo(Path(args.run_dir) if args.run_dir else new_run_dir(name="demo"))
+    print((run_dir / "report.md").read_text())
+    print(f"demo written to {run_dir}/ (bot.wav, transcript.jsonl, metrics.jsonl, report.md, waterfall.png)")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from agent.report import write_report
 
@@ -106,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write a WAV file instead of playing")
     p.add_argument("--pipeline", default="laptop", help="whose [tts] to use (default: laptop)")
     p.set_defaults(func=cmd_say)
+
+    p = sub.add_parser("demo", help="the bundled conversation with a barge-in, written to runs/<id>/")
+    p.add_argument("--run-dir", help="where to write it (default: runs/<time>-demo)")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("report", help="latency table (markdown) and waterfall PNG of a run folder")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a folder under runs/")

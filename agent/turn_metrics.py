@@ -31,6 +31,8 @@ from pipecat.frames.frames import (
 )
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 
+from processors.interruption_frames import PlaybackPauseFrame, PlaybackResumeFrame, PlaybackStateFrame
+
 STAGES = ("speech_end", "transcript", "llm_first_token", "first_phrase", "tts_first_audio", "speaker_first_audio")
 
 
@@ -79,7 +81,8 @@ class TurnMetricsObserver(BaseObserver):
         self._current: TurnRecord | None = None
         self._answering = False
         self._bot_speaking = False
-        self._pending_onset: float | None = None
+        self._pending_onset: float | None = None  # wall-clock speech onset over the bot
+        self._paused_silent_at: float | None = None  # wall-clock silence after a playback pause
         self.state_listeners: list[Callable[[str], None]] = []
         self.turn_listeners: list[Callable[[TurnRecord], None]] = []
         self.text_listeners: list[Callable[[str, str], None]] = []
@@ -121,9 +124,16 @@ class TurnMetricsObserver(BaseObserver):
         if not data.first_push:
             return
         turn = self._current
-        if isinstance(frame, VADUserStartedSpeakingFrame):
+        if isinstance(frame, PlaybackPauseFrame):  # the interruption handler paused playback
+            self._pending_onset = frame.onset_time + (now - time.monotonic())
+            self._paused_silent_at = None
+        elif isinstance(frame, PlaybackResumeFrame):  # not an interruption after all
+            self._pending_onset = self._paused_silent_at = None
+        elif isinstance(frame, PlaybackStateFrame) and frame.paused and frame.silent_at is not None:
+            self._paused_silent_at = frame.silent_at + (now - time.monotonic())
+        elif isinstance(frame, VADUserStartedSpeakingFrame):
             onset = frame.timestamp - frame.start_secs
-            if self._bot_speaking:
+            if self._bot_speaking and self._paused_silent_at is None:
                 self._pending_onset = onset
             if turn is None or turn.user_turn_end is not None:
                 turn = self._new_turn(onset)
@@ -164,5 +174,11 @@ class TurnMetricsObserver(BaseObserver):
             if self.state != "interrupted":
                 self._set_state("listening")
         elif isinstance(frame, InterruptionFrame) and turn and self._bot_speaking:
-            turn.interruptions.append({"at": now, "onset": self._pending_onset})
+            record = {"at": now, "onset": self._pending_onset}
+            if self._pending_onset is not None and self._paused_silent_at is not None:
+                # Paused at the onset: the output went silent then, not at the confirmation.
+                record["silence"] = self._paused_silent_at
+                record["onset_to_silence_ms"] = round((self._paused_silent_at - self._pending_onset) * 1000, 1)
+            turn.interruptions.append(record)
+            self._pending_onset = self._paused_silent_at = None
             self._set_state("interrupted")

@@ -110,3 +110,20 @@ def test_live_console_in_a_terminal_shows_states_and_transcript(tmp_path, spoken
         assert state in text, f"console never showed '{state}'"
     assert re.search(r"you: .*capital of France", text)
     assert "bot: " in text and "voice→voice" in text
+
+
+@pytest.mark.e2e
+def test_demo_writes_audio_transcript_metrics_and_report(tmp_path):
+    """`voice-agent demo`: the bundled conversation with a barge-in, everything in the run folder."""
+    run_dir = tmp_path / "demo"
+    proc = voice_agent("demo", "--run-dir", str(run_dir), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [json.loads(line) for line in (run_dir / "transcript.jsonl").read_text().splitlines()]
+    users = [line["text"].lower() for line in lines if line["who"] == "user"]
+    assert any("france" in u for u in users) and any("two" in u or "2" in u for u in users)
+    assert any(line["who"] == "bot" and line.get("interrupted") for line in lines), "the barge-in interrupted nothing"
+    turns = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    barge_ins = [i for t in turns for i in t["interruptions"]]
+    assert barge_ins and all(0 < i["onset_to_silence_ms"] < 1000 for i in barge_ins if "onset_to_silence_ms" in i)
+    assert sf.info(str(run_dir / "bot.wav")).duration > 3
+    assert (run_dir / "report.md").exists() and (run_dir / "waterfall.png").exists()

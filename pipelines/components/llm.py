@@ -5,15 +5,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+import httpx
 from pipecat.services.openai.llm import OpenAILLMService
 
 from agent.config import ConfigError
 from pipelines.registry import BuildContext, register
 
 DEFAULT_PROMPT = (
-    "You are a friendly voice assistant. Answer in one or two short spoken sentences, "
-    "without lists, markdown or emoji."
+    "You are a friendly voice assistant. Always answer in English, in one or two short spoken "
+    "sentences, without lists, markdown or emoji."
 )
+CONNECT_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -26,6 +28,7 @@ class LocalLLMOptions:
         max_tokens: Longest answer, in tokens.
         n_ctx: Context window of the local model.
         model_path: A ``.gguf`` to use instead of the bundled SmolLM2-135M.
+        timeout_secs: Longest silence from the server (before the first token, between tokens).
     """
 
     system_prompt: str = DEFAULT_PROMPT
@@ -33,9 +36,23 @@ class LocalLLMOptions:
     max_tokens: int = 120
     n_ctx: int = 2048
     model_path: str | None = None
+    timeout_secs: float = 20.0
 
 
-class LlamaCppLLMService(OpenAILLMService):
+class BoundedOpenAILLMService(OpenAILLMService):
+    """pipecat's OpenAI LLM with every network wait bounded: connect, and ``timeout_s`` of silence
+    before the first token or between tokens (the OpenAI client's default is 600 s); one retry."""
+
+    def __init__(self, *, timeout_s: float = 20.0, **kwargs):
+        self._timeout_s = timeout_s
+        super().__init__(**kwargs)
+
+    def create_client(self, *args, **kwargs):
+        timeout = httpx.Timeout(self._timeout_s, connect=CONNECT_TIMEOUT_S)
+        return super().create_client(*args, **kwargs).with_options(timeout=timeout, max_retries=1)
+
+
+class LlamaCppLLMService(BoundedOpenAILLMService):
     """OpenAI-compatible client for llama.cpp's server, which rejects the ``developer`` role
     (pipecat adds such messages, e.g. after an interruption); they are sent as ``user``."""
 
@@ -43,9 +60,10 @@ class LlamaCppLLMService(OpenAILLMService):
 
 
 def _openai_llm(*, base_url: str | None, api_key: str, model: str, system_prompt: str, temperature: float,
-                max_tokens: int, developer_role: bool = True):
-    cls = OpenAILLMService if developer_role else LlamaCppLLMService
+                max_tokens: int, developer_role: bool = True, timeout_s: float = 20.0):
+    cls = BoundedOpenAILLMService if developer_role else LlamaCppLLMService
     return cls(
+        timeout_s=timeout_s,
         api_key=api_key,
         base_url=base_url,
         settings=OpenAILLMService.Settings(
@@ -76,6 +94,7 @@ def local_llm(opts: LocalLLMOptions, ctx: BuildContext):
         temperature=opts.temperature,
         max_tokens=opts.max_tokens,
         developer_role=False,
+        timeout_s=opts.timeout_secs,
     )
 
 
@@ -90,6 +109,7 @@ class OpenAILLMOptions:
         system_prompt: The assistant's instructions.
         temperature: Sampling temperature.
         max_tokens: Longest answer, in tokens.
+        timeout_secs: Longest silence from the server (before the first token, between tokens).
     """
 
     model: str = "gpt-4o-mini"
@@ -98,6 +118,7 @@ class OpenAILLMOptions:
     system_prompt: str = DEFAULT_PROMPT
     temperature: float = 0.5
     max_tokens: int = 200
+    timeout_secs: float = 20.0
 
 
 @register("llm", "openai", OpenAILLMOptions, "OpenAI-compatible cloud LLM")
@@ -110,5 +131,5 @@ def openai_llm(opts: OpenAILLMOptions, ctx: BuildContext):
         )
     return _openai_llm(
         base_url=opts.base_url, api_key=key, model=opts.model, system_prompt=opts.system_prompt,
-        temperature=opts.temperature, max_tokens=opts.max_tokens,
+        temperature=opts.temperature, max_tokens=opts.max_tokens, timeout_s=opts.timeout_secs,
     )

@@ -80,15 +80,19 @@ def test_child_never_outlives_parent(tmp_path, how):
         try:
             proc.start()
             print(proc.pid, flush=True)
+            sys.stdin.readline()  # the test has seen the child alive
             if {how!r} == "exception":
                 raise RuntimeError("boom")
             time.sleep(60)
         finally:
             proc.stop()
     """)
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
     child_pid = int(parent.stdout.readline())
     assert alive(child_pid)
+    parent.stdin.write("go\n")
+    parent.stdin.flush()
     if how != "exception":
         parent.send_signal({"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL}[how])
     parent.wait(timeout=15)

@@ -103,3 +103,11 @@ def test_shipped_pipelines_build(tmp_path):
             assert kind in kinds
         assert kinds.index("LlamaCppLLMService") < kinds.index("PhraseAggregator") < kinds.index("GradiumTTSService")
         assert sorted(c.name for c in built.child_processes) == ["llm-server", "tts-server"]
+
+
+def test_every_shipped_config_parses():
+    from agent.config import PIPELINES_DIR
+
+    for path in PIPELINES_DIR.glob("*.toml"):
+        _, tables = load_tables(path)
+        assert "transport" in tables and "llm" in tables, path

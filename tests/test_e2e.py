@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,14 +26,21 @@ def spoken_seconds(path: Path) -> float:
     return float((env > 500).sum()) / 50
 
 
-def llama_server_pids() -> set[int]:
-    out = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
-    return {int(line.split()[0]) for line in out.splitlines()
-            if "llama_cpp.server" in line and not line.split()[1].startswith("Z")}
+def child_pids(run_dir: Path) -> dict[str, int]:
+    """The run's child servers, from its agent.log ("<name> ready (pid N)")."""
+    log = (run_dir / "agent.log").read_text()
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"(\S+-server) ready \(pid (\d+)\)", log)}
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 async def test_spoken_question_gets_a_spoken_answer(spoken, tmp_path):
-    before = llama_server_pids()
     question = spoken("What is the capital of France?")
     run_dir = tmp_path / "run"
     built = build_pipeline("file", run_dir, {"transport": {"type": "wav", "inputs": [str(question)]}})
@@ -49,12 +57,13 @@ async def test_spoken_question_gets_a_spoken_answer(spoken, tmp_path):
     assert info.samplerate == built.options.audio_out_sample_rate == 24000
     assert spoken_seconds(run_dir / "bot.wav") > 0.5
     assert not any(child.running for child in built.child_processes)
-    assert llama_server_pids() <= before
+    pids = child_pids(run_dir)
+    assert set(pids) == {"llm-server", "tts-server"}
+    assert not any(alive(pid) for pid in pids.values())
 
 
 def test_make_run_without_sound_card_runs_the_sample_conversation(tmp_path):
     """What `make run` does on this machine: one notice line, the sample conversation, exit 0."""
-    before = llama_server_pids()
     run_dir = tmp_path / "run"
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "no-alsa-config")}  # no null device: no sound card
     proc = subprocess.run(
@@ -67,4 +76,6 @@ def test_make_run_without_sound_card_runs_the_sample_conversation(tmp_path):
     assert sum(line["who"] == "bot" for line in lines) >= 2
     assert "france" in " ".join(line["text"] for line in lines if line["who"] == "user").lower()
     assert spoken_seconds(run_dir / "bot.wav") > 1.0
-    assert llama_server_pids() <= before, "the LLM server outlived `voice-agent run`"
+    pids = child_pids(run_dir)
+    assert set(pids) == {"llm-server", "tts-server"}
+    assert not any(alive(pid) for pid in pids.values()), f"a child server outlived `voice-agent run`: {pids}"

@@ -32,6 +32,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+SECRET_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET")
+
+
+def child_environment() -> dict[str, str]:
+    """The agent's environment without secrets (``*_API_KEY``, ``*_TOKEN``, ``*_SECRET``): a child
+    server needs none of them (pass one explicitly with ``env=`` if it does), and inheriting
+    ``TTS_SERVER_API_KEY`` would make the app's own TTS server refuse the app."""
+    return {k: v for k, v in os.environ.items() if not k.upper().endswith(SECRET_SUFFIXES)}
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     if sys.platform.startswith("linux"):
         try:
@@ -92,7 +102,7 @@ class ManagedProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **(self._env or {})},
+            env={**child_environment(), **(self._env or {})},
             preexec_fn=_die_with_parent if os.name == "posix" else None,
         )
         log.close()

@@ -22,6 +22,7 @@ BENCHES: dict[str, str] = {
     "phrase": "bench.phrase_aggregator_bench",
     "gradium": "bench.gradium_tts_bench",
     "interruption": "bench.interruption_bench",
+    "soak": "bench.soak_bench",
 }
 
 

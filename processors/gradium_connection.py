@@ -100,12 +100,14 @@ class GradiumSocket:
                     continue
                 if self.on_message:
                     await self.on_message(self, msg)
-        except ConnectionClosed:
-            pass
+        except ConnectionClosed as e:
+            if e.rcvd is None and e.sent is not None:  # we failed it, e.g. a message too big
+                self.close_code, self.close_reason = e.sent.code, e.sent.reason
         finally:
             self.closed_at = time.monotonic()
-            self.close_code = self.ws.close_code
-            self.close_reason = self.ws.close_reason or ""
+            if self.close_code is None:
+                self.close_code = self.ws.close_code
+                self.close_reason = self.ws.close_reason or ""
             if self.on_closed:
                 await self.on_closed(self)
 
@@ -143,7 +145,7 @@ class SocketFactory:
                     ping_interval=self.params.ping_interval_s,
                     ping_timeout=self.params.ping_timeout_s,
                     close_timeout=self.params.close_timeout_s,
-                    max_size=None,
+                    max_size=self.params.max_message_bytes,
                     logger=_WS_LOGGER,
                 )
         except TimeoutError:

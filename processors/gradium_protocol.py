@@ -126,11 +126,13 @@ def spoken_word(text: Any) -> str:
     """A word-timestamp ``text`` with any ``<flush>`` marker removed."""
     if not isinstance(text, str):
         return ""
-    return text.replace(FLUSH_MARKER, "").strip()
+    return strip_flush(text)[0].strip()
 
 
 def strip_flush(text: str) -> tuple[str, bool]:
     """``text`` without ``<flush>`` markers, and whether it had any."""
     if FLUSH_MARKER not in text:
         return text, False
-    return text.replace(FLUSH_MARKER, ""), True
+    while FLUSH_MARKER in text:  # "<flu<flush>sh>" must not leave a marker behind
+        text = text.replace(FLUSH_MARKER, "")
+    return text, True

@@ -56,6 +56,8 @@ class GradiumConnectionParams:
         ping_timeout_s: A socket whose ping isn't answered in this time is dropped.
         close_timeout_s: Wait for the server to acknowledge a close before dropping it.
         send_timeout_s: A send to a server that stopped reading fails after this.
+        max_message_bytes: Largest server message accepted (Gradium's audio messages are
+            ~10 kB); a bigger one closes the socket with code 1009 and fails its answer.
         spare_max_idle_s: A spare socket idle this long is replaced in the background
             (servers may drop idle sockets); None = never.
         backoff_min_s / backoff_max_s: Reconnect backoff bounds (exponential).
@@ -76,6 +78,7 @@ class GradiumConnectionParams:
     ping_timeout_s: float = 5.0
     close_timeout_s: float = 2.0
     send_timeout_s: float = 5.0
+    max_message_bytes: int = 4 * 1024 * 1024
     spare_max_idle_s: float | None = 55.0
     backoff_min_s: float = 0.25
     backoff_max_s: float = 8.0

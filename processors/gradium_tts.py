@@ -323,12 +323,12 @@ class GradiumTTSService(WebsocketTTSService):
         self._failed_answers.clear()
         await super()._handle_interruption(frame, direction)
         for context_id in [cid for cid in self._requests if cid not in keep]:
-            await self._cancel(context_id)
+            await self._cancel_request(context_id)
 
     async def on_audio_context_interrupted(self, context_id: str):
         """Stop generation server-side for an interrupted audio context."""
         await self.stop_all_metrics()
-        await self._cancel(context_id)
+        await self._cancel_request(context_id)
         await super().on_audio_context_interrupted(context_id)
 
     # -- requests --------------------------------------------------------------------
@@ -470,7 +470,7 @@ class GradiumTTSService(WebsocketTTSService):
         elif error:
             await self._end_id(req)  # drop whatever else comes for it
 
-    async def _cancel(self, context_id: str) -> None:
+    async def _cancel_request(self, context_id: str) -> None:
         """An interruption: stop this request's generation and drop anything still coming."""
         req = self._requests.get(context_id)
         if req is None or not req.live:
@@ -538,6 +538,8 @@ class GradiumTTSService(WebsocketTTSService):
             return
         late = req.overdue(self._conn)
         if late:
+            if req.client_req_id is not None:
+                self._close_soon(req.socket)  # a shared socket that went quiet is replaced too
             self.create_task(
                 self._on_request_failure(req, req.socket, late, ErrorCategory.SERVER), "gradium-timeout"
             )
@@ -593,7 +595,8 @@ class GradiumTTSService(WebsocketTTSService):
         if kind == "ready":
             req.got_ready = True
             rate = msg.get("sample_rate")
-            req.sample_rate = rate if isinstance(rate, int) and rate > 0 else format_sample_rate(self.output_format)
+            plausible = type(rate) is int and 8000 <= rate <= 192000  # not a bool, not 1 Hz
+            req.sample_rate = rate if plausible else format_sample_rate(self.output_format)
         elif kind == "audio":
             await self._on_audio(req, msg)
         elif kind == "text":
@@ -640,10 +643,12 @@ class GradiumTTSService(WebsocketTTSService):
         """Output of a cancelled request (or of nothing we know): dropped and counted."""
         kind = msg["type"]
         if kind == "audio":
-            rate = self._stray_rate(sock)
-            self._stats.audio_seconds_dropped += len(msg.get("audio") or "") * 3 / 4 / 2 / rate
+            rate, audio = self._stray_rate(sock), msg.get("audio")
+            self._stats.audio_seconds_dropped += (len(audio) if isinstance(audio, str) else 0) * 3 / 4 / 2 / rate
         elif kind == "end_of_stream":
-            self._cancelled_ids.discard(msg.get("client_req_id"))
+            rid = msg.get("client_req_id")
+            if isinstance(rid, str):  # (a server could send anything here, e.g. a list)
+                self._cancelled_ids.discard(rid)
         elif kind == "error":
             if sock.owner is None and msg.get("client_req_id") is None:  # the shared socket itself
                 code = msg.get("code")

@@ -26,7 +26,8 @@ class GradiumOptions:
 
     Parameters:
         url: Endpoint; unset = the real service in ``region`` when the key is set, else the
-            local Gradium-compatible server, started and stopped by the app.
+            local Gradium-compatible server, started and stopped by the app. The key (if set)
+            is sent to an explicit ``url`` too, e.g. a local server started with ``--api-key``.
         region: ``eu`` or ``us`` (real service).
         api_key_env: Environment variable holding the Gradium key (never written anywhere).
         require_key: Fail with a clear message when the key is missing (cloud presets).
@@ -63,13 +64,13 @@ def gradium(opts: GradiumOptions, ctx: BuildContext):
     url = opts.url
     if not url and key:
         url = GRADIUM_REGIONS[opts.region]
-    if not url:
+    if not url:  # the app's own local server needs no key: never send it one
         server = LocalTTSServer(log_path=ctx.run_dir / "tts-server.log")
         ctx.child_processes.append(server)
-        url = server.url
+        url, key = server.url, ""  # "" (None would fall back to $GRADIUM_API_KEY)
     settings = GradiumTTSService.Settings(multiplex=opts.multiplex)
     return GradiumTTSService(
-        api_key=key if (key and not url.startswith("ws://127.")) else None,
+        api_key=key,
         url=url,
         voice_id=opts.voice_id,
         model_name=opts.model_name,

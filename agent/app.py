@@ -12,6 +12,7 @@ from contextlib import nullcontext
 
 from agent.config import load_toml
 from agent.console import LiveConsole
+from agent.pipeline_runner import make_worker, run_worker
 from agent.turn_metrics import TurnMetricsObserver
 from pipelines.builder import BuiltPipeline, build_pipeline
 
@@ -58,30 +59,16 @@ async def run_built(built: BuiltPipeline, *, console: bool = False) -> TurnMetri
 
     Per-turn metrics go to ``<run_dir>/metrics.jsonl``; ``console`` shows the live view.
     """
-    from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-    from pipecat.workers.runner import WorkerRunner
-
     observer = TurnMetricsObserver(built.run_dir / "metrics.jsonl")
     log_sink = logger.add(built.run_dir / "agent.log", level="INFO")
     try:
         for child in built.child_processes:
             await asyncio.to_thread(child.start)
-        worker = PipelineWorker(
-            built.pipeline,
-            params=PipelineParams(
-                audio_in_sample_rate=built.options.audio_in_sample_rate,
-                audio_out_sample_rate=built.options.audio_out_sample_rate,
-                enable_metrics=True,
-            ),
-            idle_timeout_secs=None,
-            enable_rtvi=False,
-            observers=[observer],
-        )
-        runner = WorkerRunner(handle_sigint=True, handle_sigterm=True)
-        await runner.add_workers(worker)
+        worker = make_worker(built.pipeline, in_rate=built.options.audio_in_sample_rate,
+                             out_rate=built.options.audio_out_sample_rate, observers=[observer], enable_metrics=True)
         view = LiveConsole(observer, f"voice-agent · {built.options.name}") if console else nullcontext()
         with view:
-            await runner.run()
+            await run_worker(worker, handle_signals=True)
     finally:
         observer.close()
         for child in reversed(built.child_processes):

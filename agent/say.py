@@ -7,10 +7,9 @@ import wave
 from pathlib import Path
 
 from pipecat.frames.frames import EndFrame, Frame, TTSAudioRawFrame, TTSSpeakFrame
-from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.workers.runner import WorkerRunner
+
+from agent.pipeline_runner import make_worker, run_worker
 
 from pipelines.builder import load_tables
 from pipelines.registry import BuildContext, build_slot
@@ -50,12 +49,9 @@ async def say(text: str, *, pipeline: str = "laptop", out: Path | None = None, r
     try:
         for child in ctx.child_processes:
             await asyncio.to_thread(child.start)
-        worker = PipelineWorker(Pipeline(steps), params=PipelineParams(audio_out_sample_rate=rate),
-                                idle_timeout_secs=None, enable_rtvi=False)
-        runner = WorkerRunner(handle_sigint=True)
-        await runner.add_workers(worker)
+        worker = make_worker(steps, out_rate=rate)
         await worker.queue_frames([TTSSpeakFrame(text), EndFrame()])
-        await runner.run()
+        await run_worker(worker, handle_signals=True)
     finally:
         for child in reversed(ctx.child_processes):
             await asyncio.to_thread(child.stop)

@@ -205,18 +205,9 @@ def build_conversation(
 
 
 async def run_conversation(conv: Conversation, timeout: float = 240.0):
-    from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-    from pipecat.workers.runner import WorkerRunner
+    from agent.pipeline_runner import run_pipeline
 
-    worker = PipelineWorker(
-        conv.pipeline,
-        params=PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=24000),
-        idle_timeout_secs=None,
-        enable_rtvi=False,
-    )
-    runner = WorkerRunner(handle_sigint=False)
-    await runner.add_workers(worker)
-    await asyncio.wait_for(runner.run(), timeout)
+    await run_pipeline(conv.pipeline, timeout=timeout)
 
 
 # -- measurements ---------------------------------------------------------------------------

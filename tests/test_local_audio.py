@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from pipecat.frames.frames import EndWorkerFrame, Frame, InputAudioRawFrame, StartFrame, TTSAudioRawFrame
-from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.workers.runner import WorkerRunner
+from pipecat.frames.frames import EndWorkerFrame, Frame, StartFrame, TTSAudioRawFrame
+from pipecat.processors.frame_processor import FrameDirection
+
+from agent.pipeline_runner import run_pipeline
+from tests.test_reliability_audio import MicCounter
 
 from agent.transports.local_audio import NoAudioDeviceError, check_devices, list_devices, make_local_audio_transport
 
@@ -45,17 +45,11 @@ def test_bad_device_on_the_command_line_is_one_line(tmp_path):
     assert "Traceback" not in out.stderr
 
 
-class MicCounter(FrameProcessor):
-    def __init__(self):
-        super().__init__()
-        self.mic_frames = 0
+class SpeakingMicCounter(MicCounter):
+    """Counts mic frames; says half a second of silence, then ends the pipeline."""
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
-        if isinstance(frame, InputAudioRawFrame):
-            self.mic_frames += 1
-            return
-        await self.push_frame(frame, direction)
         if isinstance(frame, StartFrame):
             self.create_task(self._speak_then_end())
 
@@ -69,10 +63,6 @@ class MicCounter(FrameProcessor):
 async def test_local_transport_streams_mic_and_plays_on_a_real_stream(echo_cancellation):
     transport = make_local_audio_transport(input_device=None, output_device=None, in_rate=16000, out_rate=24000,
                                            echo_cancellation=echo_cancellation)
-    counter = MicCounter()
-    worker = PipelineWorker(Pipeline([transport.input(), counter, transport.output()]),
-                            params=PipelineParams(), idle_timeout_secs=None, enable_rtvi=False)
-    runner = WorkerRunner(handle_sigint=False)
-    await runner.add_workers(worker)
-    await asyncio.wait_for(runner.run(), 30)
+    counter = SpeakingMicCounter()
+    await run_pipeline([transport.input(), counter, transport.output()], timeout=30)
     assert counter.mic_frames > 10  # ~50 frames a second from the (null) microphone

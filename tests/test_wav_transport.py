@@ -17,10 +17,9 @@ from pipecat.frames.frames import (
     StartFrame,
     TTSAudioRawFrame,
 )
-from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.workers.runner import WorkerRunner
+
+from agent.pipeline_runner import run_pipeline as run_processors
 
 from agent.transports.wav_file import WavFileParams, WavFileTransport
 
@@ -56,15 +55,7 @@ class MicListener(FrameProcessor):
 
 
 async def run_pipeline(processors, params: WavFileParams, timeout: float = 60):
-    worker = PipelineWorker(
-        Pipeline(processors),
-        params=PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=24000),
-        idle_timeout_secs=None,
-        enable_rtvi=False,
-    )
-    runner = WorkerRunner(handle_sigint=False)
-    await runner.add_workers(worker)
-    await asyncio.wait_for(runner.run(), timeout)
+    await run_processors(processors, timeout=timeout)
 
 
 def utterance_onsets(frames) -> list[float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import urllib.request
 from pathlib import Path
@@ -34,10 +35,12 @@ class LocalLLMServer(ManagedProcess):
         n_ctx: int = 2048,
         n_threads: int | None = None,
         ready_timeout: float = 120.0,
+        warm_prompt: str | None = None,
     ):
         self.host = host
         self.port = port or free_port(host)
         self.model_path = model_path or smollm2_gguf_path()
+        self.warm_prompt = warm_prompt
         cmd = [
             sys.executable, "-m", "llama_cpp.server",
             "--model", str(self.model_path),
@@ -60,3 +63,23 @@ class LocalLLMServer(ManagedProcess):
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
+
+    def start(self) -> None:
+        """Start, then (with ``warm_prompt``) answer one tiny request so the model and the
+        system prompt's prefix are warm before the first user turn."""
+        super().start()
+        if self.warm_prompt is not None:
+            self.warm_up(self.warm_prompt)
+
+    def warm_up(self, system_prompt: str, timeout: float = 60.0) -> None:
+        body = {"model": "local", "max_tokens": 1, "messages": [
+            {"role": "system", "content": system_prompt}, {"role": "user", "content": "Hello."}]}
+        request = urllib.request.Request(f"{self.base_url}/chat/completions", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout):
+                pass
+        except OSError as e:  # a cold first answer is slower, not broken
+            from loguru import logger
+
+            logger.warning(f"llm-server warm-up failed: {e}")

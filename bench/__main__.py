@@ -23,6 +23,7 @@ BENCHES: dict[str, str] = {
     "gradium": "bench.gradium_tts_bench",
     "interruption": "bench.interruption_bench",
     "soak": "bench.soak_bench",
+    "v2v": "bench.voice_to_voice_bench",
 }
 
 

@@ -71,6 +71,8 @@ class PhraseSettings:
         flush_first_sentence: Flush at the first sentence end of an answer (audio starts
             sooner), regardless of ``flush_min_chars``.
         flush_min_chars: Minimum characters between two flushes inside an answer.
+        flush_first_phrase: Flush the answer's first phrase too, so a TTS that holds text
+            until a sentence end speaks it at once (first audio sooner; see docs/benchmarks.md).
         abbreviations: Words after which a ``.`` is not a sentence end (case and a final
             ``.`` are ignored); a list given here replaces :data:`DEFAULT_ABBREVIATIONS`.
     """
@@ -82,6 +84,7 @@ class PhraseSettings:
     first_clause_min_words: int = 1
     flush_first_sentence: bool = True
     flush_min_chars: int = 160
+    flush_first_phrase: bool = False
     abbreviations: frozenset[str] = field(default_factory=lambda: DEFAULT_ABBREVIATIONS)
 
     def __post_init__(self):
@@ -257,6 +260,9 @@ class PhraseChunker:
         b = self._bounds[i]
         text = self._buf[: b.start]
         flush = self._want_flush(b)
+        # Flushing the first phrase makes a TTS that waits for a sentence end speak it at once;
+        # it does not count as the answer's sentence flush.
+        early = not flush and self._phrases_in_answer == 0 and self.settings.flush_first_phrase
         self._buf = self._buf[b.end :]
         self._scan -= b.end
         rest = self._bounds[i + 1 :]
@@ -270,7 +276,7 @@ class PhraseChunker:
         if flush:
             self._flushes_in_answer += 1
             self._chars_since_flush = 0
-        return Phrase(text, flush=flush, final=False, reason=reason)
+        return Phrase(text, flush=flush or early, final=False, reason=reason)
 
     def _want_flush(self, b: _Boundary) -> bool:
         natural = b.kind in ("sentence", "paragraph") or (

@@ -99,7 +99,7 @@ def test_shipped_pipelines_build(tmp_path):
         overrides = {"transport": {"type": "wav", "inputs": []}} if name == "laptop" else None
         built = build_pipeline(name, tmp_path / name, overrides)
         kinds = [type(p).__name__ for p in built.pipeline.processors]
-        for kind in ("VADProcessor", "WhisperSTTService", "LlamaCppLLMService", "PhraseAggregator", "GradiumTTSService"):
+        for kind in ("VADProcessor", "StreamingWhisperSTTService", "LlamaCppLLMService", "PhraseAggregator", "GradiumTTSService"):
             assert kind in kinds
         assert kinds.index("LlamaCppLLMService") < kinds.index("PhraseAggregator") < kinds.index("GradiumTTSService")
         assert sorted(c.name for c in built.child_processes) == ["llm-server", "tts-server"]

@@ -1,3 +1,5 @@
 """Importing this package registers every built-in component type with the registry."""
 
-from pipelines.components import interruption, llm, processors, stt, transports, tts, turns, vad  # noqa: F401
+from pipelines.components import (  # noqa: F401
+    interruption, llm, processors, stt, stt_streaming, transports, tts, turns, turns_fast, vad,
+)

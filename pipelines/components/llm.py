@@ -12,8 +12,8 @@ from agent.config import ConfigError
 from pipelines.registry import BuildContext, register
 
 DEFAULT_PROMPT = (
-    "You are a friendly voice assistant. Always answer in English, in one or two short spoken "
-    "sentences, without lists, markdown or emoji."
+    "You are a friendly voice assistant. Answer in one or two short spoken sentences, "
+    "without lists, markdown or emoji."
 )
 CONNECT_TIMEOUT_S = 5.0
 
@@ -84,7 +84,8 @@ def local_llm(opts: LocalLLMOptions, ctx: BuildContext):
     model_path = Path(opts.model_path) if opts.model_path else None
     if model_path and not model_path.exists():
         raise ConfigError(ctx.config_path, "llm.model_path", f"file not found: {model_path}")
-    server = LocalLLMServer(log_path=ctx.run_dir / "llm-server.log", model_path=model_path, n_ctx=opts.n_ctx)
+    server = LocalLLMServer(log_path=ctx.run_dir / "llm-server.log", model_path=model_path, n_ctx=opts.n_ctx,
+                            warm_prompt=opts.system_prompt)
     ctx.child_processes.append(server)
     return _openai_llm(
         base_url=server.base_url,

@@ -6,9 +6,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 REQUIRED = {"metric", "unit", "ours_median", "stock_median", "ratio", "target", "met", "runs"}
 
 
+@pytest.mark.timeout(1500)  # runs every benchmark's quick variant (several minutes on 2 cores)
 def test_quick_bench_writes_results(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=1200)

@@ -176,8 +176,17 @@ class PlaybackGate(FrameProcessor):
     def _context(self, context_id: str | None) -> _Context:
         ctx = self._contexts.get(context_id)
         if ctx is None:
+            self._forget_finished_contexts()
             ctx = self._contexts[context_id] = _Context()
         return ctx
+
+    def _forget_finished_contexts(self):
+        """Drop answers whose audio has all been released and whose words are all out, so a
+        long session does not make every frame walk hundreds of finished answers."""
+        queued = {id(i.ctx) for i in self._queue if isinstance(i, _Audio)}
+        for context_id, ctx in list(self._contexts.items()):
+            if not ctx.words and not ctx.unplaced and id(ctx) not in queued:
+                del self._contexts[context_id]
 
     def _is_dead(self, frame: Frame) -> bool:
         context_id = getattr(frame, "context_id", None)

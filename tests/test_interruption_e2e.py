@@ -96,14 +96,16 @@ async def test_barge_ins_stop_playback_and_the_context_keeps_only_heard_words(sp
         UserUtterance(path=spoken("Tell me about the ocean.")),
         # While the LLM is still streaming the first answer.
         UserUtterance(path=spoken("Please tell me about mountains instead."), bot_started_secs=1.5),
-        # A backchannel: playback pauses, then goes on where it stopped.
-        UserUtterance(path=spoken("Mm-hmm."), bot_started_secs=1.5),
+        # A backchannel: playback pauses, then goes on where it stopped. ("Okay", not Piper's
+        # "Mm-hmm", which tiny.en hears as "in a month" 7 times in 10: three words, rightly an
+        # interruption under min_words=2.)
+        UserUtterance(path=spoken("Okay."), bot_started_secs=1.5),
         UserUtterance(path=spoken("What about the rivers?"), after_secs=3.0),
         # Two in a row: the next answer has barely started.
         UserUtterance(path=spoken("Talk about forests now."), bot_started_secs=0.6),
     ]
     answers = [ScriptedAnswer(OCEAN, word_secs=0.15, when="ocean"), ScriptedAnswer(MOUNTAINS, when="mountain"),
-               ScriptedAnswer(RIVERS, when="river"), ScriptedAnswer(FORESTS, when="forest")]
+               ScriptedAnswer(RIVERS, when="river"), ScriptedAnswer(FORESTS, when="talk about")]
     async with ScriptedLLMServer(answers) as llm:
         conv = build_conversation(tmp_path, utterances, llm_base_url=llm.base_url)
         await run_conversation(conv)
@@ -141,8 +143,9 @@ async def test_barge_ins_stop_playback_and_the_context_keeps_only_heard_words(sp
         check_heard_words(by_answer[name], full, heard_secs(played, starts[name], ends[name]), piper_seconds(full))
     assert words(texts[-1]) == words(FORESTS)
     users = " ".join(user_texts(conv)).lower()
-    assert "mountains" in users and "rivers" in users and "forest" in users
-    assert "mm" not in words(users)
+    # (Keys the scripted answers also match on: tiny.en sometimes hears "forests" as "force".)
+    assert "mountains" in users and "rivers" in users and "talk about" in users
+    assert "okay" not in words(users)
     # What the LLM was sent after each interruption is that same heard-words context.
     forests_request = next(r for r in llm.requests if r.answer.text == FORESTS)
     sent = [m["content"] for m in forests_request.messages if m["role"] == "assistant"]

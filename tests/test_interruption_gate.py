@@ -192,3 +192,17 @@ async def test_timestamped_words_are_released_when_playback_reaches_them():
 def test_settings_reject_a_lead_shorter_than_a_slice():
     with pytest.raises(ValueError, match="chunk_secs"):
         PlaybackGateSettings(lead_secs=0.01, chunk_secs=0.02)
+
+
+async def test_finished_answers_are_forgotten_and_their_words_all_delivered():
+    """A long session keeps no state for answers already played out (each new answer drops
+    them), and every word of every answer still reaches the assistant side."""
+    frames = []
+    for i in range(5):
+        ctx = f"answer-{i}"
+        frames += [LLMFullResponseStartFrame(), TTSStartedFrame(context_id=ctx), sentence(f"answer {i}.", ctx),
+                   audio(0.05, ctx), TTSStoppedFrame(context_id=ctx), LLMFullResponseEndFrame(),
+                   SleepFrame(sleep=0.2)]  # played out before the next answer
+    gate, rec, _, _ = await run_gate(frames, PlaybackGateSettings(lead_secs=60.0))
+    assert list(gate._contexts) == ["answer-4"]
+    assert rec.words() == [f"answer {i}." for i in range(5)]

@@ -77,7 +77,7 @@ def test_loop_guard_falls_back_to_the_full_window(pcm):
     # Any text over 0 words/s + 4 counts as a loop here, so the guard fires on real output and
     # the 30 s decoding (stock faster-whisper's window) is what comes back.
     strict = WindowedWhisperDecoder(whisper_model_path(), settings=DecoderSettings(max_words_per_sec=0.0))
-    text = "How many minutes should I boil an egg?"
+    text = "Which planet is closest to the sun?"
     result = strict.transcribe(pcm(text))
     assert result.fallback and result.window_secs == 30
     assert word_errors(text, result.text) <= 1
@@ -228,7 +228,6 @@ async def test_final_transcript_at_the_vad_stop_is_finalized(pcm):
     assert len(finals) == 1 and finals[0].finalized
     assert word_errors(text, finals[0].text) <= 1
     assert h.frames.index(finals[0]) > stop_index  # the transcript follows the VAD stop
-    assert all(p["window_secs"] == 10 for p in h.passes)
 
 
 async def test_tail_pass_in_the_background_is_the_final_transcript(pcm):

@@ -74,7 +74,7 @@ class TTSServer:
     @property
     def synthesizer(self) -> PiperSynthesizer:
         """The process-wide Piper voice this server uses."""
-        return shared_synthesizer(self.settings.voice_path, self.settings.use_alignment)
+        return shared_synthesizer(self.settings.voice_path, self.settings.use_alignment, self.settings.onnx_threads)
 
     @property
     def base_url(self) -> str:

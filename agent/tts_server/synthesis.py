@@ -64,9 +64,10 @@ def _sentence_groups(words: list[str]) -> list[list[str]]:
 class PiperSynthesizer:
     """Thread-safe, lazily loaded Piper voice. Use :func:`shared_synthesizer` to share it."""
 
-    def __init__(self, voice_path: Path | None = None, use_alignment: bool = True):
+    def __init__(self, voice_path: Path | None = None, use_alignment: bool = True, onnx_threads: int = 1):
         self.voice_path = voice_path
         self.use_alignment = use_alignment
+        self.onnx_threads = onnx_threads
         self._voice = None
         self._aligned = False
         self._lock = threading.Lock()
@@ -76,8 +77,6 @@ class PiperSynthesizer:
         with self._lock:
             if self._voice is not None:
                 return
-            from piper import PiperVoice
-
             path = self.voice_path
             if path is None:
                 from agent.models import piper_voice_path
@@ -93,7 +92,7 @@ class PiperSynthesizer:
                 except ImportError:
                     aligned = False
             t0 = time.perf_counter()
-            voice = PiperVoice.load(self.voice_path, include_alignments=aligned)
+            voice = _load_voice(self.voice_path, aligned, self.onnx_threads)
             self._aligned = aligned and len(voice.session.get_outputs()) > 1
             self._voice = voice
             logger.info(
@@ -213,15 +212,46 @@ class PiperSynthesizer:
         ]
 
 
-_SHARED: dict[tuple[str, bool], PiperSynthesizer] = {}
+def _load_voice(path: Path, aligned: bool, onnx_threads: int):
+    """``PiperVoice.load`` with our onnxruntime threads per inference (its default pool spins
+    on every core, which costs ~40% more CPU per audio second when several run at once)."""
+    import json
+
+    import onnxruntime
+    from piper import PiperVoice
+    from piper.config import PiperConfig
+
+    model: str | bytes = str(path)
+    if aligned:
+        import onnx
+        from piper.patch_voice_with_alignment import add_alignment_output
+
+        proto = onnx.load(str(path))
+        try:
+            add_alignment_output(proto)
+            model = proto.SerializeToString()
+        except ValueError:  # already patched (or no such tensor): use the file as it is
+            pass
+    options = onnxruntime.SessionOptions()
+    if onnx_threads:
+        options.intra_op_num_threads = onnx_threads
+        options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+    config = PiperConfig.from_dict(json.loads(Path(f"{path}.json").read_text(encoding="utf-8")))
+    return PiperVoice(config=config, session=session)
+
+
+_SHARED: dict[tuple[str, bool, int], PiperSynthesizer] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_synthesizer(voice_path: Path | None = None, use_alignment: bool = True) -> PiperSynthesizer:
+def shared_synthesizer(
+    voice_path: Path | None = None, use_alignment: bool = True, onnx_threads: int = 1
+) -> PiperSynthesizer:
     """The process-wide synthesizer for ``voice_path`` (the bundled voice by default)."""
-    key = (str(voice_path) if voice_path else "", use_alignment)
+    key = (str(voice_path) if voice_path else "", use_alignment, onnx_threads)
     with _SHARED_LOCK:
         synth = _SHARED.get(key)
         if synth is None:
-            synth = _SHARED[key] = PiperSynthesizer(voice_path, use_alignment)
+            synth = _SHARED[key] = PiperSynthesizer(voice_path, use_alignment, onnx_threads)
         return synth

@@ -89,4 +89,8 @@ def run(config: str | Path, *, input_device: int | None = None, output_device: i
     run_dir = run_dir or new_run_dir(name=path.stem)
     built = build_pipeline(config, run_dir, overrides)
     asyncio.run(run_built(built, console=console))
+    if error := getattr(built.transport, "device_error", None):
+        from agent.transports.local_audio import NoAudioDeviceError
+
+        raise NoAudioDeviceError(f"{error}; the conversation so far is in {built.run_dir}")
     return built

@@ -99,6 +99,7 @@ async def test_a_vanished_microphone_ends_the_run_with_one_error(how):
     error = run.observer.errors[0].error
     assert error.startswith("the microphone stopped working (") and error.endswith("; ending the conversation")
     assert "\n" not in error
+    assert run.transport.device_error.startswith("the microphone stopped working (")  # the run fails
 
 
 class WedgedMic(GuardedAudioInput):
@@ -182,6 +183,7 @@ def test_a_device_gone_before_its_stream_opens_is_one_error_not_a_crash():
             runner = WorkerRunner(handle_sigint=False)
             await runner.add_workers(worker)
             await asyncio.wait_for(runner.run(), 10)
+            print("device error:", t.device_error)  # what makes `voice-agent run` fail
             print("run ended")
 
         asyncio.run(main())
@@ -191,4 +193,5 @@ def test_a_device_gone_before_its_stream_opens_is_one_error_not_a_crash():
     out = proc.stdout
     assert "audio input device 99 is not available (unplugged?)" in out
     assert "audio output device 98 is not available (unplugged?)" in out
+    assert "device error: audio input device 99 is not available" in out
     assert out.strip().endswith("run ended")

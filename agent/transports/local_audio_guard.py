@@ -51,7 +51,9 @@ def missing_device(py_audio, index: int | None, kind: str) -> str | None:
 
 
 async def device_lost(processor: FrameProcessor, message: str) -> None:
-    """Report a device that stopped working and end the conversation."""
+    """Report a device that stopped working and end the conversation (the run then fails:
+    :attr:`GuardedLocalAudioTransport.device_error`)."""
+    processor.device_error = message
     await processor.push_error(f"{message}; ending the conversation", force_treat_as_permanent=True)
     await processor.push_frame(EndWorkerFrame(), FrameDirection.UPSTREAM)
 
@@ -178,3 +180,11 @@ class GuardedLocalAudioTransport(LocalAudioTransport):
         if not self._output:
             self._output = GuardedAudioOutput(self._pyaudio, self._params)
         return self._output
+
+    @property
+    def device_error(self) -> str | None:
+        """Why the conversation ended early, if a device was missing or stopped working."""
+        for side in (self._input, self._output):
+            if error := getattr(side, "device_error", None):
+                return error
+        return None

@@ -15,35 +15,20 @@ import time
 import traceback
 from pathlib import Path
 
+from bench.records import markdown_table
+
 RESULTS = Path(__file__).parent / "results"
 
 # name -> module; run in this order.
 BENCHES: dict[str, str] = {
-    "phrase": "bench.phrase_aggregator_bench",
-    "gradium": "bench.gradium_tts_bench",
-    "interruption": "bench.interruption_bench",
-    "soak": "bench.soak_bench",
-    "v2v": "bench.voice_to_voice_bench",
+    "phrase": "bench.phrase_aggregator_bench",  # 1. first token -> first phrase
+    "interruption": "bench.interruption_bench",  # 2. barge-in onset -> silence, stale audio
+    "gradium": "bench.gradium_tts_bench",  # 3. audio after interruption, 4. answer after barge-in
+    "v2v": "bench.voice_to_voice_bench",  # 5. voice-to-voice on the local stack
+    "overhead": "bench.processor_overhead_bench",  # 6. per-frame overhead
+    "capacity": "bench.tts_capacity_bench",  # 7. local TTS server capacity
+    "soak": "bench.soak_bench",  # 8. 500-turn barge-in storm
 }
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
-    return str(value)
-
-
-def markdown_table(records: list[dict]) -> str:
-    rows = ["| metric | unit | ours (median) | stock (median) | ratio | target | met | runs |", "|---|---|---|---|---|---|---|---|"]
-    for r in records:
-        met = {True: "yes", False: "**no**"}.get(r.get("met"), "–")
-        rows.append(
-            f"| {r['metric']} | {r.get('unit', '')} | {_fmt(r.get('ours_median'))} | {_fmt(r.get('stock_median'))} | "
-            f"{_fmt(r.get('ratio'))} | {_fmt(r.get('target'))} | {met} | {_fmt(r.get('runs'))} |"
-        )
-    return "\n".join(rows) + "\n"
 
 
 def ratio_plot(records: list[dict], path: Path) -> None:
@@ -60,7 +45,7 @@ def ratio_plot(records: list[dict], path: Path) -> None:
     ax.barh([r["metric"] for r in rows], [r["ratio"] for r in rows], color=colors)
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
     ax.invert_yaxis()
-    ax.set_xlabel("ours / stock pipecat (lower is better)")
+    ax.set_xlabel("ours / baseline (times: lower is better; green = target met)")
     ax.set_title("voice-agent vs stock pipecat, same run")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -24,6 +24,8 @@ from pathlib import Path
 from aiohttp import web
 from loguru import logger
 
+from bench.records import record
+
 AUDIBLE_PEAK = 200  # a played chunk this loud is the bot being heard
 GAP_SECS = 0.15  # silence this long ends "the bot still talking"
 SYSTEM_PROMPT = "You are a friendly voice assistant."
@@ -348,21 +350,18 @@ async def main_async(barge_ins: int) -> dict[str, list[BargeIn]]:
 
 def bench_records(quick: bool = False) -> list[dict]:
     """Records for ``make bench``: onset → output silent (ours vs stock) and stale audio."""
-    results = asyncio.run(main_async(2 if quick else 6))
+    results = asyncio.run(main_async(2 if quick else 5))
     lat = {v: [r.latency_ms for r in rs if r.latency_ms is not None] for v, rs in results.items()}
-    ours = statistics.median(lat["handler"]) if lat["handler"] else None
-    stock = statistics.median(lat["stock"]) if lat["stock"] else None
-    ratio = ours / stock if ours is not None and stock else None
-    stale = {v: sum(r.stale_ms for r in rs) for v, rs in results.items()}
-    common = {"runs": len(lat["handler"]), "stock_runs": len(lat["stock"])}
-    return [
-        {"metric": "bargein_onset_to_silence", "unit": "ms", "ours_median": ours, "stock_median": stock,
-         "ratio": ratio, "target": 0.3, "met": bool(ours is not None and ours <= 100 and ratio is not None and ratio <= 0.3),
-         "ours_min": min(lat["handler"], default=None), "ours_max": max(lat["handler"], default=None),
-         "stock_min": min(lat["stock"], default=None), "stock_max": max(lat["stock"], default=None), **common},
-        {"metric": "bargein_stale_audio", "unit": "ms", "ours_median": stale["handler"], "stock_median": stale["stock"],
-         "ratio": None, "target": 0, "met": stale["handler"] == 0, **common},
-    ]
+    stale = {v: [r.stale_ms for r in rs] for v, rs in results.items()}
+    silence = record("bargein_onset_to_silence", "ms", lat["handler"], lat["stock"],
+                     target="<= 100 ms and <= 0.3x stock", baseline="stock VAD + turn strategies",
+                     stock_runs=len(lat["stock"]))
+    silence["met"] = bool(silence["ours_median"] is not None and silence["ours_median"] <= 100
+                          and silence["ratio"] is not None and silence["ratio"] <= 0.3)
+    stale_rec = record("bargein_stale_audio", "ms", stale["handler"], stale["stock"], target="0 ms",
+                       met=sum(stale["handler"]) == 0, baseline="stock VAD + turn strategies")
+    stale_rec["ratio"] = None
+    return [silence, stale_rec]
 
 
 def main():

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench.records import record
 from bench.spoken_questions import QUESTIONS
 
 SENTENCES: tuple[str, ...] = QUESTIONS + (
@@ -120,19 +121,13 @@ def tradeoff_records(quick: bool) -> list[dict]:
     records = []
     for pause in PAUSE_SECS:
         key = f"cut_off_at_{pause}s_pause"
-        records.append({
-            "metric": f"turn end: mid-sentence {pause} s pause taken for the end",
-            "unit": "fraction", "ours_median": round(o[key], 3), "stock_median": round(k[key], 3),
-            "ratio": round(o[key] / k[key], 3) if k[key] else None, "target": "< stock",
-            "met": o[key] < k[key], "runs": n,
-        })
-    records.append({
-        "metric": "turn end: real end, turn closed at the VAD stop", "unit": "fraction",
-        "ours_median": round(o["ends_at_vad_stop"], 3), "stock_median": round(k["ends_at_vad_stop"], 3),
-        "ratio": round(o["ends_at_vad_stop"] / k["ends_at_vad_stop"], 3) if k["ends_at_vad_stop"] else None,
-        "target": "informational", "met": None, "runs": int(o["ends"]),
-        "mean_end_wait_ms": {"ours": round(o["end_wait_mean_ms"]), "stock": round(k["end_wait_mean_ms"])},
-    })
+        records.append(record(f"turn end: mid-sentence {pause} s pause taken for the end", "fraction",
+                              round(o[key], 3), round(k[key], 3), target="< stock", met=o[key] < k[key], runs=n,
+                              baseline="stock turn rule (Smart Turn > 0.5)"))
+    records.append(record("turn end: real end, turn closed at the VAD stop", "fraction", round(o["ends_at_vad_stop"], 3),
+                          round(k["ends_at_vad_stop"], 3), target="informational", runs=int(o["ends"]),
+                          baseline="stock turn rule (Smart Turn > 0.5)",
+                          mean_end_wait_ms={"ours": round(o["end_wait_mean_ms"]), "stock": round(k["end_wait_mean_ms"])}))
     return records
 
 

@@ -12,7 +12,7 @@ Also measured: word error rate of the transcripts (ours vs stock, same audio), t
 mid-sentence pause case ("I'd like to book a table ... for two people", a 0.8 s pause spliced
 in), and the end-of-turn trade-off (:mod:`bench.turn_end_tradeoff`).
 
-    .venv/bin/python -m bench.voice_to_voice_bench [--quick] [--rounds 3] [--out FILE.json]
+    .venv/bin/python -m bench.voice_to_voice_bench [--quick] [--rounds 2] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench.records import record
 from bench.spoken_questions import PAUSE_SENTENCE, QUESTIONS, spliced_pause, spoken
 from bench.v2v_timeline import STAGES, turn_stages
 
@@ -116,16 +117,11 @@ def wer(turns: list[dict]) -> float:
 def _v2v_record(metric: str, ours_turns: list[dict], stock_turns: list[dict]) -> dict:
     v2v = {k: [float(t["ms"]["bot_audio"]) for t in turns if "bot_audio" in t["ms"]]
            for k, turns in (("ours", ours_turns), ("stock", stock_turns))}
-    ours, stock = _median(v2v["ours"]), _median(v2v["stock"])
-    ratio = round(ours / stock, 3) if ours and stock else None
-    return {
-        "metric": metric, "unit": "ms", "ours_median": ours, "stock_median": stock, "ratio": ratio,
-        "target": f"< {TARGET_MS:.0f} ms and <= {TARGET_RATIO}x stock",
-        "met": bool(ours and ratio is not None and ours < TARGET_MS and ratio <= TARGET_RATIO),
-        "runs": min(len(v2v["ours"]), len(v2v["stock"])),
-        "ours_min": min(v2v["ours"], default=None), "ours_max": max(v2v["ours"], default=None),
-        "stock_min": min(v2v["stock"], default=None), "stock_max": max(v2v["stock"], default=None),
-    }
+    rec = record(metric, "ms", v2v["ours"], v2v["stock"], target=f"< {TARGET_MS:.0f} ms and <= {TARGET_RATIO}x stock",
+                 runs=min(len(v2v["ours"]), len(v2v["stock"])), baseline="stock pipecat 1.14, same models")
+    rec["met"] = bool(rec["ours_median"] and rec["ratio"] is not None and rec["ours_median"] < TARGET_MS
+                      and rec["ratio"] <= TARGET_RATIO)
+    return rec
 
 
 def records_from(turns: dict[str, list[dict]], pause: dict[str, list[dict]] | None) -> list[dict]:
@@ -133,25 +129,18 @@ def records_from(turns: dict[str, list[dict]], pause: dict[str, list[dict]] | No
     main = _v2v_record("voice-to-voice (speech end -> first bot audio)", turns["ours"], turns["stock"])
     main["breakdown_ms"] = breakdown(turns)
     records = [main]
-    if "ours+flush" in turns:
-        records.append(_v2v_record("voice-to-voice, ours + first phrase flushed (proposed phrase option)",
-                                   turns["ours+flush"], turns["stock"]))
     w_ours, w_stock = wer(turns["ours"]), wer(turns["stock"])
-    records.append({
-        "metric": "transcript word error rate (benchmark questions)", "unit": "fraction",
-        "ours_median": round(w_ours, 4), "stock_median": round(w_stock, 4),
-        "ratio": round(w_ours / w_stock, 3) if w_stock else None, "target": "<= stock",
-        "met": w_ours <= w_stock, "runs": len(turns["ours"]),
-    })
+    records.append(record("transcript word error rate (benchmark questions)", "fraction", round(w_ours, 4),
+                          round(w_stock, 4), target="<= stock", met=w_ours <= w_stock, runs=len(turns["ours"]),
+                          baseline="stock WhisperSTTService"))
     if pause:
         cut = {v: sum(p["cut_off"] for p in pause[v]) / max(1, len(pause[v])) for v in ("ours", "stock")}
-        records.append({
-            "metric": f"mid-sentence {PAUSE_SECS} s pause: sentence split into two turns", "unit": "fraction",
-            "ours_median": cut["ours"], "stock_median": cut["stock"], "ratio": None,
-            "target": "0 (ours waits for the whole sentence)", "met": cut["ours"] == 0,
-            "runs": len(pause["ours"]),
-            "heard": {v: [p["transcript"] for p in pause[v]] for v in ("ours", "stock")},
-        })
+        rec = record(f"mid-sentence {PAUSE_SECS} s pause: sentence split into two turns", "fraction", cut["ours"],
+                     cut["stock"], target="0 (ours waits for the whole sentence)", met=cut["ours"] == 0,
+                     runs=len(pause["ours"]), baseline="stock turn strategies",
+                     heard={v: [p["transcript"] for p in pause[v]] for v in ("ours", "stock")})
+        rec["ratio"] = None
+        records.append(rec)
     return records
 
 
@@ -165,15 +154,15 @@ def bench_records(quick: bool, rounds: int | None = None, workdir: Path | None =
 
     workdir = Path(workdir or tempfile.mkdtemp(prefix="v2v-bench-"))
     questions = list(QUESTIONS[:2] if quick else QUESTIONS)
-    rounds = rounds or (1 if quick else 3)
-    variants = variants or (("ours", "stock") if quick else ("ours", "ours+flush", "stock"))
+    rounds = rounds or (1 if quick else 2)
+    variants = variants or ("ours", "stock")
     quiet = ("pipecat", "processors", "agent", "pipelines", "bench")
     for name in quiet:  # per-frame debug logs would cost CPU in the measured runs
         logger.disable(name)
     try:
         with SharedServers(workdir / "servers") as servers:
             turns = run_rounds(questions, rounds, workdir, servers, variants, log)
-            pause = pause_case(1 if quick else 2, workdir, servers, log)
+            pause = pause_case(1, workdir, servers, log)
         records = records_from(turns, pause) + tradeoff_records(quick)
     finally:
         for name in quiet:
@@ -195,8 +184,8 @@ def format_breakdown(record: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.voice_to_voice_bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 questions, 1 round: checks the harness")
-    parser.add_argument("--rounds", type=int, default=None, help="conversations per variant (default 3)")
-    parser.add_argument("--variants", nargs="+", choices=("ours", "ours+flush", "stock"), default=None,
+    parser.add_argument("--rounds", type=int, default=None, help="conversations per variant (default 2)")
+    parser.add_argument("--variants", nargs="+", choices=("ours", "stock"), default=None,
                         help="pipelines to compare (default: all three; ours and stock are required)")
     parser.add_argument("--out", type=Path, default=None, help="also write the records here (JSON)")
     args = parser.parse_args(argv)

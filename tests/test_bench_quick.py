@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from bench.__main__ import BENCHES
+
 REQUIRED = {"metric", "unit", "ours_median", "stock_median", "ratio", "target", "met", "runs"}
 
 
@@ -18,6 +20,7 @@ def test_quick_bench_writes_results(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     records = json.loads((tmp_path / "results.json").read_text())
     assert records and all(REQUIRED <= set(r) for r in records)
+    assert {r["bench"] for r in records} == set(BENCHES)  # every benchmark reported
     assert all(r["runs"] > 0 and "error" not in r for r in records)
     assert "| metric |" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "ratios.png").read_bytes()[:4] == b"\x89PNG"

@@ -313,13 +313,18 @@ class InterruptionHandler(FrameProcessor):
             elif ep.vad_stopped and ep.final_since_stop:
                 await self._reject("few-words")
 
-    async def _confirm(self, reason: str):
+    def _close_episode(self, interrupted: bool, reason: str) -> tuple[_Episode, InterruptionRecord]:
+        """End the pending episode with its decision, recorded in :attr:`records`."""
         ep = self._episode
         assert ep is not None
         self._episode = None
         record = ep.record
-        record.decided_at, record.interrupted, record.reason = time.monotonic(), True, reason
+        record.decided_at, record.interrupted, record.reason = time.monotonic(), interrupted, reason
         self.records.append(record)
+        return ep, record
+
+    async def _confirm(self, reason: str):
+        ep, record = self._close_episode(True, reason)
         self._gate_busy = False
         self._awaiting_response_until = 0.0
         await self.broadcast_interruption()
@@ -358,12 +363,7 @@ class InterruptionHandler(FrameProcessor):
         await super().cleanup()
 
     async def _reject(self, reason: str):
-        ep = self._episode
-        assert ep is not None
-        self._episode = None
-        record = ep.record
-        record.decided_at, record.interrupted, record.reason = time.monotonic(), False, reason
-        self.records.append(record)
+        _, record = self._close_episode(False, reason)
         await self.push_frame(PlaybackResumeFrame())
         await self.push_frame(UserSpeechRejectedFrame())
         logger.info(f"{self}: not an interruption ({reason}); playback resumed")

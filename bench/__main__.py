@@ -57,9 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small inputs: checks the harness, not the numbers")
     parser.add_argument("--only", nargs="*", choices=sorted(BENCHES), help="run only these benchmarks")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default bench/results)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="pipeline logs (DEBUG; they cost CPU)")
     args = parser.parse_args(argv)
+    if not args.verbose:  # per-frame debug logs would be measured too
+        from loguru import logger
+
+        logger.remove()
+        logger.add(sys.stderr, level="WARNING")
 
     names = args.only or list(BENCHES)
+    begun = time.monotonic()
     records: list[dict] = []
     failed: list[str] = []
     for i, name in enumerate(names, start=1):
@@ -84,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "results.md").write_text(("Quick run (harness check; numbers not meaningful).\n\n" if args.quick else "") + table)
     ratio_plot(records, args.out / "ratios.png")
     print("\n" + table)
-    print(f"wrote {args.out}/results.json, results.md, ratios.png")
+    print(f"wrote {args.out}/results.json, results.md, ratios.png ({(time.monotonic() - begun) / 60:.1f} min)")
     return 1 if failed else 0
 
 

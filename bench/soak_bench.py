@@ -4,7 +4,7 @@ The answer half of the agent runs as in the product: recorded LLM token streams
 (``bench/data/token_streams.json``, their first 30 tokens, replayed at 10x their recorded pace) go
 through ``PhraseAggregator`` into ``GradiumTTSService``, which talks to the local Gradium-compatible
 server started as a child process (as the app does). About ``--barge-in`` of the turns are
-cut by an ``InterruptionFrame`` at a random moment (before or during the audio); the others
+cut by an ``InterruptionFrame`` at a random moment of their first second (before or during the audio); the others
 run to their end. Turns follow each other without a pause.
 
 Measured: the agent's RSS growth from after a warm-up (10% of the turns) to the end (memory
@@ -55,6 +55,7 @@ from pipecat.workers.runner import WorkerRunner
 STREAMS = Path(__file__).parent / "data" / "token_streams.json"
 TURNS_FULL, TURNS_QUICK = 500, 30
 TARGET_RSS_GROWTH_MB = 5.0
+CUT_WITHIN_S = 1.0  # a barge-in comes within this long of the answer's start (before or during its audio)
 TURN_TIMEOUT_S = 60.0
 MAX_TOKENS = 30  # answers are cut to their first 30 tokens (~8 s of speech) to keep turns short
 
@@ -200,7 +201,7 @@ def load_streams() -> list[list[tuple[float, str]]]:
 async def _turn(worker: PipelineWorker, sink: AudioSink, stream, rng: random.Random, speed: float,
                 barge_in: float, result: SoakResult) -> None:
     """One answer: stream its tokens; maybe interrupt it at a random moment."""
-    cut_at = rng.uniform(0.05, 2.0) if rng.random() < barge_in else None
+    cut_at = rng.uniform(0.05, CUT_WITHIN_S) if rng.random() < barge_in else None
     started = time.monotonic()
     ends = sink.ends
     await worker.queue_frame(LLMFullResponseStartFrame())

@@ -32,21 +32,25 @@ BENCHES: dict[str, str] = {
 
 
 def ratio_plot(records: list[dict], path: Path) -> None:
+    """Every ratio with a positive value on a log scale: green target met, red missed, grey
+    for reference comparisons without a target."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in records if isinstance(r.get("ratio"), (int, float))]
+    rows = [r for r in records if isinstance(r.get("ratio"), (int, float)) and r["ratio"] > 0]
     if not rows:
         return
-    fig, ax = plt.subplots(figsize=(9, 0.5 + 0.45 * len(rows)))
-    colors = ["tab:green" if r.get("met") else "tab:red" for r in rows]
+    fig, ax = plt.subplots(figsize=(10, 0.6 + 0.32 * len(rows)))
+    colors = [{True: "tab:green", False: "tab:red"}.get(r.get("met"), "tab:gray") for r in rows]
     ax.barh([r["metric"] for r in rows], [r["ratio"] for r in rows], color=colors)
-    ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="black", linestyle="--", linewidth=1)
     ax.invert_yaxis()
-    ax.set_xlabel("ours / baseline (times: lower is better; green = target met)")
-    ax.set_title("voice-agent vs stock pipecat, same run")
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_xlabel("ours / baseline, log scale (green: target met, red: missed, grey: no target)")
+    ax.set_title("voice-agent vs its baseline, same run")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -151,23 +151,21 @@ def _check_streams(level: Level) -> None:
     assert capacity([level]) == (level.k if level.clean else 0)
 
 
-async def test_two_streams_get_all_their_audio_and_are_accounted(tmp_path):
-    server = shipped_server(tmp_path, max_streams=2)
+async def _serve_level(server, k: int):
     server.start()
     try:
-        lv = await run_level(server.url, server.pid, 2, QUICK_ANSWERS)
+        return await run_level(server.url, server.pid, k, QUICK_ANSWERS)
     finally:
         server.stop()
+
+
+async def test_two_streams_get_all_their_audio_and_are_accounted(tmp_path):
+    lv = await _serve_level(shipped_server(tmp_path, max_streams=2), 2)
     assert len(lv.streams) == 2
     _check_streams(lv)
 
 
 async def test_the_onnx_default_variant_server_serves_streams(tmp_path):
-    server = variant_server(tmp_path, 1, ONNX_DEFAULT)
-    server.start()
-    try:
-        lv = await run_level(server.url, server.pid, 1, QUICK_ANSWERS)
-    finally:
-        server.stop()
+    lv = await _serve_level(variant_server(tmp_path, 1, ONNX_DEFAULT), 1)
     assert len(lv.streams) == 1
     _check_streams(lv)

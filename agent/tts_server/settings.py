@@ -21,7 +21,7 @@ class TTSServerSettings:
         synthesis_timeout_s: Longest a single Piper sentence may take (error 1011 above it).
         synthesis_workers: Threads running Piper (shared by all connections).
         onnx_threads: onnxruntime threads per Piper inference (0: onnxruntime's default, a
-            pool over every core; 1 costs ~40% less CPU per audio second with several streams).
+            pool over every core; 1 costs 0.8-0.9x its CPU per audio second, see docs/benchmarks.md).
         min_phrase_chars: Shortest phrase cut at ``, ; :`` (sentence ends always cut).
         max_segment_chars: Longest text handed to Piper at once (cut at a space).
         voice_path: Piper ``.onnx`` voice; ``None`` uses the bundled one.

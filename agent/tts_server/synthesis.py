@@ -214,7 +214,7 @@ class PiperSynthesizer:
 
 def _load_voice(path: Path, aligned: bool, onnx_threads: int):
     """``PiperVoice.load`` with our onnxruntime threads per inference (its default pool spins
-    on every core, which costs ~40% more CPU per audio second when several run at once)."""
+    on every core: 1.1-1.25x the CPU per audio second of one thread, more under load)."""
     import json
 
     import onnxruntime

@@ -7,13 +7,13 @@ speech is) through a real pipecat pipeline; nothing is mocked.
 from __future__ import annotations
 
 import asyncio
-import re
 
 import numpy as np
 import pytest
 
 from agent.models import whisper_model_path
 from agent.transports.wav_file import read_wav_pcm16
+from bench.voice_to_voice_bench import word_errors as bench_word_errors
 from processors.streaming_whisper_decoder import DecoderSettings, WindowedWhisperDecoder, compression_ratio
 from processors.streaming_whisper_segment import Segment
 
@@ -21,20 +21,10 @@ RATE = 16000
 FRAME = RATE // 50 * 2  # 20 ms of 16-bit PCM
 
 
-def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]", " ", text.lower()).split()
-
-
 def word_errors(ref: str, hyp: str) -> int:
     """Word-level edit distance (Piper speaks a little differently each time, and tiny.en
     sometimes mishears a word: tests allow one)."""
-    r, h = words(ref), words(hyp)
-    d = list(range(len(h) + 1))
-    for i in range(1, len(r) + 1):
-        prev, d[0] = d[0], i
-        for j in range(1, len(h) + 1):
-            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r[i - 1] != h[j - 1]))
-    return d[len(h)]
+    return bench_word_errors(ref, hyp)[0]
 
 
 @pytest.fixture(scope="module")

@@ -210,9 +210,9 @@ def make_records(results: dict[str, VariantRun]) -> list[dict]:
 
     stock = "pipecat stock GradiumTTSService"
     extra_rec = record("gradium_extra_ttfa_after_bargein", "ms", extra("ours"), extra("stock"),
-                       target=f"<= {TARGET_EXTRA_MS:.0f} ms", baseline=f"{stock} (its own extra)")
+                       target=f"<= {TARGET_EXTRA_MS:.0f} ms", baseline=f"{stock} (its own extra)",
+                       with_ratio=False)  # a difference of two latencies
     extra_rec["met"] = extra_rec["ours_median"] is not None and extra_rec["ours_median"] <= TARGET_EXTRA_MS
-    extra_rec["ratio"] = None  # a difference of two latencies: no meaningful ratio
     return [
         extra_rec,
         record("gradium_audio_after_interruption", "s", ms("ours", "audio_after_interruption_s", 1.0),

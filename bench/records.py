@@ -38,17 +38,19 @@ def record(
     met: bool | None = None,
     runs: int | None = None,
     baseline: str = "stock pipecat 1.14",
+    with_ratio: bool = True,
     **extra: Any,
 ) -> dict[str, Any]:
     """A record from samples (or single values) of ours and of the baseline.
 
-    ``ratio`` is ours / baseline (medians). ``met`` defaults to ``ratio <= target`` when the
+    ``ratio`` is ours / baseline (medians); ``with_ratio=False`` leaves it out where a ratio
+    means nothing (differences, counts that may be 0). ``met`` defaults to ``ratio <= target`` when the
     target is a number; pass ``met`` for any other rule. ``runs`` defaults to the number of our
     samples.
     """
     rec: dict[str, Any] = {"metric": metric, "unit": unit, **_spread("ours", ours), **_spread("stock", stock)}
     o, s = rec["ours_median"], rec["stock_median"]
-    rec["ratio"] = round(o / s, 3) if o is not None and s else None
+    rec["ratio"] = round(o / s, 3) if with_ratio and o is not None and s else None
     if met is None and isinstance(target, (int, float)) and rec["ratio"] is not None:
         met = rec["ratio"] <= target
     if runs is None:

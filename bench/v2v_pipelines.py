@@ -134,7 +134,7 @@ def _wav_transport(inputs: list[Path], ctx: BuildContext):
     }, ctx)
 
 
-def build_ours(run_dir: Path, inputs: list[Path], servers: SharedServers, slots: dict | None = None):
+def build_ours(run_dir: Path, inputs: list[Path], servers: SharedServers):
     """``pipelines/file.toml`` + :data:`OURS_SLOTS`, on the shared servers. """
     import pipelines.components.stt_streaming  # noqa: F401  (registers the types)
     import pipelines.components.turns_fast  # noqa: F401
@@ -143,7 +143,7 @@ def build_ours(run_dir: Path, inputs: list[Path], servers: SharedServers, slots:
     overrides = {
         "transport": {"type": "wav", "inputs": [str(p) for p in inputs], "output": "bot.wav",
                       "realtime": True, "gap_secs": 0.8, "answer_timeout_secs": 30.0},
-        **(OURS_SLOTS if slots is None else slots),
+        **OURS_SLOTS,
         "llm": servers.llm_slot(),
         "tts": {**servers.tts_table, "url": servers.tts.url} if servers.tts_table.get("type") == "gradium"
         else servers.tts_table,

@@ -138,8 +138,7 @@ def records_from(turns: dict[str, list[dict]], pause: dict[str, list[dict]] | No
         rec = record(f"mid-sentence {PAUSE_SECS} s pause: sentence split into two turns", "fraction", cut["ours"],
                      cut["stock"], target="0 (ours waits for the whole sentence)", met=cut["ours"] == 0,
                      runs=len(pause["ours"]), baseline="stock turn strategies",
-                     heard={v: [p["transcript"] for p in pause[v]] for v in ("ours", "stock")})
-        rec["ratio"] = None
+                     heard={v: [p["transcript"] for p in pause[v]] for v in ("ours", "stock")}, with_ratio=False)
         records.append(rec)
     return records
 

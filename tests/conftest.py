@@ -31,7 +31,11 @@ def local_llm(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def spoken(tmp_path_factory):
-    """``spoken(text)`` -> a WAV of ``text`` in the bundled Piper voice (cached per session)."""
+    """``spoken(text)`` -> a WAV of ``text`` in the bundled Piper voice (cached per session).
+
+    Noise-free synthesis: the same words sound the same on every run, so what Whisper and the
+    VAD make of a test's speech does not change from one CI run to the next.
+    """
     from agent.speech import speak_to_wav
 
     folder = tmp_path_factory.mktemp("spoken")
@@ -39,7 +43,7 @@ def spoken(tmp_path_factory):
 
     def make(text: str) -> Path:
         if text not in cache:
-            cache[text] = speak_to_wav(text, folder / f"q{len(cache):02d}.wav")
+            cache[text] = speak_to_wav(text, folder / f"q{len(cache):02d}.wav", varied=False)
         return cache[text]
 
     return make

@@ -172,6 +172,7 @@ def build_conversation(
         audio_in_filter=in_filter, audio_out_filter=out_filter,
     ))
     strategies = UserTurnStrategies(stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=turn_stop_secs)])
+    vad = build_slot("vad", {"type": "silero"}, ctx)  # first: the handler reads its scores
     handler = gate = None
     if variant == "handler":
         handler = build_slot("interruption", {"type": "handler", **(interruption or {})}, ctx)
@@ -183,7 +184,7 @@ def build_conversation(
                       temperature=0.0, max_tokens=200)
     steps = [
         transport.input(),
-        build_slot("vad", {"type": "silero"}, ctx),
+        vad,
         handler,
         build_slot("stt", {"type": "whisper"}, ctx),
         aggregators.user(),

@@ -22,8 +22,11 @@ Mixes (N input frames a round; 16 kHz in, 24 kHz out as in ``pipelines/laptop.to
   ``LLMFullResponseStartFrame``, ``LLMTextFrame``..., ``LLMFullResponseEndFrame``, answers
   repeated until N frames; out come fewer, longer ``PhraseFrame``\\ s.
 - ``InterruptionHandler``: 20 ms ``InputAudioRawFrame``\\ s of quiet room noise, bot idle
-  (nothing to interrupt: no scoring) and bot speaking (its own Silero scores every 32 ms
-  window, so it can pause within one window of an onset).
+  (nothing to interrupt: no scoring) and bot speaking, where every 32 ms window is scored so
+  it can pause within one window of an onset. As in the product, it reads those scores from
+  the VAD right before it (``SharedSileroVADAnalyzer``): both lanes then start with the same
+  Silero ``VADProcessor``, and ``extra_us_per_frame`` is the handler's own cost. Alone, with a
+  Silero of its own, it is recorded for information (no target).
 - ``PlaybackGate``: 20 ms ``TTSAudioRawFrame``\\ s between ``TTSStartedFrame`` and
   ``TTSStoppedFrame`` (a new context each round). The gate paces audio to real time on
   purpose; the bench sets ``lead_secs`` to a day, so it never waits for playback and the
@@ -200,6 +203,29 @@ async def _interruption_busy(stack: AsyncExitStack) -> FrameProcessor:
     return handler
 
 
+async def _vad_then_interruption_busy(stack: AsyncExitStack) -> list[FrameProcessor]:
+    from pipecat.processors.audio.vad_processor import VADProcessor
+
+    from processors import InterruptionHandler
+    from processors.shared_silero import SharedSileroVADAnalyzer
+
+    analyzer = SharedSileroVADAnalyzer()
+    handler = InterruptionHandler(vad_analyzer=analyzer)
+    handler._bot_speaking = True
+    return [VADProcessor(vad_analyzer=analyzer), handler]
+
+
+async def _vad_then_pass_through(stack: AsyncExitStack) -> list[FrameProcessor]:
+    from pipecat.audio.vad.silero import SileroVADAnalyzer
+    from pipecat.processors.audio.vad_processor import VADProcessor
+
+    return [VADProcessor(vad_analyzer=SileroVADAnalyzer()), PassThrough()]
+
+
+async def _pass_through(stack: AsyncExitStack) -> list[FrameProcessor]:
+    return [PassThrough()]
+
+
 async def _gate(stack: AsyncExitStack) -> FrameProcessor:
     from processors.playback_gate import PlaybackGate, PlaybackGateSettings
 
@@ -221,22 +247,36 @@ async def _stt(stack: AsyncExitStack) -> FrameProcessor:
     return StreamingWhisperSTTService(model=whisper_model_path())
 
 
+Make = Callable[[AsyncExitStack], Awaitable["FrameProcessor | list[FrameProcessor]"]]
+
+
 @dataclass(frozen=True)
 class Case:
-    """One processor: how to build it, a round's frames and how to check what came out."""
+    """One processor: how to build it, a round's frames and how to check what came out.
+
+    ``make`` and ``baseline`` build the processors before the sink; a case that needs
+    upstream processors (the VAD) has the same ones in both lanes.
+    """
 
     key: str
     label: str
-    make: Callable[[AsyncExitStack], Awaitable[FrameProcessor]]
+    make: Make
     frames: Callable[[int, int], list[Frame]]
     check: Check = same_frames
     ready: Callable[[FrameProcessor], bool] | None = None  # wait for it before timing
+    baseline: Make = _pass_through
+    baseline_label: str = BASELINE
+    target: float | None = TARGET
 
 
 CASES: tuple[Case, ...] = (
     Case("phrase", "PhraseAggregator (LLM tokens)", _phrase, token_frames, same_words),
     Case("interruption", "InterruptionHandler (mic audio, bot idle)", _interruption, mic_frames),
-    Case("interruption-busy", "InterruptionHandler (mic audio, bot speaking)", _interruption_busy, mic_frames),
+    Case("interruption-busy", "InterruptionHandler (mic audio, bot speaking, own Silero)", _interruption_busy,
+         mic_frames, target=None),
+    Case("interruption-shared", "InterruptionHandler (mic audio, bot speaking, after the VAD, shared Silero)",
+         _vad_then_interruption_busy, mic_frames, baseline=_vad_then_pass_through,
+         baseline_label=f"Silero VADProcessor + {BASELINE}"),
     Case("gate", "PlaybackGate (TTS audio)", _gate, tts_frames, same_audio),
     Case("gradium", "GradiumTTSService (mic audio passing through)", _gradium, mic_frames,
          ready=lambda tts: tts.spare_socket is not None),
@@ -280,11 +320,12 @@ class _Sink(FrameProcessor):
 class Lane:
     """``Pipeline([processor, sink])`` running in the background; rounds are timed through it."""
 
-    def __init__(self, processor: FrameProcessor):
-        self.processor = processor
+    def __init__(self, processors: FrameProcessor | list[FrameProcessor]):
+        processors = processors if isinstance(processors, list) else [processors]
+        self.processor = processors[-1]
         self.sink = _Sink()
         self.worker = PipelineWorker(
-            Pipeline([processor, self.sink]),
+            Pipeline([*processors, self.sink]),
             params=PipelineParams(audio_in_sample_rate=RATE_IN, audio_out_sample_rate=RATE_OUT),
             cancel_on_idle_timeout=False, enable_rtvi=False, enable_turn_tracking=False,
         )
@@ -347,7 +388,7 @@ async def run_case(case: Case, frames: int, rounds: int) -> CaseResult:
     """Warm both lanes up, then time ``rounds`` interleaved rounds of each."""
     async with AsyncExitStack() as stack:
         ours = Lane(await case.make(stack))
-        stock = Lane(PassThrough())
+        stock = Lane(await case.baseline(stack))
         await ours.start(case.ready)
         stack.push_async_callback(ours.stop)
         await stock.start()
@@ -375,9 +416,10 @@ def make_record(case: Case, res: CaseResult) -> dict:
     """The case's record: CPU µs per input frame; wall-clock medians as extra keys."""
     return record(
         f"per-frame overhead: {case.label}", "µs/frame", res.ours_cpu, res.stock_cpu,
-        target=TARGET, runs=len(res.ours_cpu), baseline=BASELINE, frames=res.frames,
+        target=case.target, runs=len(res.ours_cpu), baseline=case.baseline_label, frames=res.frames,
         clock="process_time", ours_wall_median=statistics.median(res.ours_wall),
         stock_wall_median=statistics.median(res.stock_wall),
+        extra_us_per_frame=statistics.median(res.ours_cpu) - statistics.median(res.stock_cpu),
     )
 
 

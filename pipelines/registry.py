@@ -27,6 +27,7 @@ class BuildContext:
     audio_in_sample_rate: int = 16000
     audio_out_sample_rate: int = 24000
     child_processes: list[ManagedProcess] = field(default_factory=list)
+    vad_analyzer: Any = None  # the [vad] analyzer, for processors that share its work
 
 
 @dataclass(frozen=True)

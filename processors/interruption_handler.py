@@ -8,7 +8,8 @@ either confirms (long enough, or enough transcript words): the handler broadcast
 assistant context keeps only the words played) and opens the user's turn; or it does not
 (cough, door, "mm-hmm") and playback resumes where it paused. While the bot is idle, VAD
 starts simply open the user's turn. Use with :func:`processors.interruption_turns.handler_turn_strategies`
-so pipecat's own VAD start strategy does not interrupt on its own.
+so pipecat's own VAD start strategy does not interrupt on its own. Given the VAD's
+:class:`~processors.shared_silero.SharedSileroVADAnalyzer`, the onset scores are the VAD's own.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 import re
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from loguru import logger
 
@@ -43,6 +45,9 @@ from processors.interruption_frames import (
 )
 from processors.interruption_onset import SpeechOnsetDetector, SpeechWindow
 from processors.interruption_settings import InterruptionSettings
+
+if TYPE_CHECKING:
+    from processors.shared_silero import SharedSileroVADAnalyzer
 
 _WORD = re.compile(r"[\w']+")
 
@@ -100,12 +105,26 @@ class InterruptionHandler(FrameProcessor):
 
     Settings = InterruptionSettings
 
-    def __init__(self, *, settings: InterruptionSettings | None = None, **kwargs):
+    def __init__(
+        self,
+        *,
+        settings: InterruptionSettings | None = None,
+        vad_analyzer: SharedSileroVADAnalyzer | None = None,
+        **kwargs,
+    ):
+        """Create the handler.
+
+        Args:
+            settings: Thresholds and timings (defaults: :class:`InterruptionSettings`).
+            vad_analyzer: The analyzer of the VAD right before this processor, if it is a
+                :class:`~processors.shared_silero.SharedSileroVADAnalyzer`: its Silero scores
+                are read instead of running a second Silero while the bot speaks.
+        """
         super().__init__(**kwargs)
         self._settings = settings or InterruptionSettings()
+        self._vad_analyzer = vad_analyzer
         self._detector: SpeechOnsetDetector | None = None
         self._detector_failed = False
-        self._detector_idle = False  # reset while the bot is idle (no scoring then)
         self._gate_busy = False
         self._bot_speaking = False
         self._awaiting_response_until = 0.0
@@ -127,6 +146,11 @@ class InterruptionHandler(FrameProcessor):
     def bot_busy(self) -> bool:
         """An answer is on its way or playing (or paused) as far as the handler knows."""
         return self._gate_busy or self._bot_speaking or time.monotonic() < self._awaiting_response_until
+
+    @property
+    def scores_shared(self) -> bool:
+        """Speech onsets are scored by the VAD's Silero (no model of the handler's own)."""
+        return self._detector is not None and self._detector.shared
 
     @property
     def pending(self) -> bool:
@@ -172,21 +196,19 @@ class InterruptionHandler(FrameProcessor):
     async def _handle_audio(self, frame: InputAudioRawFrame):
         if self._detector is None and not self._detector_failed:
             try:
-                self._detector = SpeechOnsetDetector(frame.sample_rate)
+                self._detector = SpeechOnsetDetector(frame.sample_rate, shared=self._vad_analyzer)
             except ValueError as e:
                 self._detector_failed = True
                 logger.error(f"{self}: {e}; barge-in falls back to VAD starts")
         now = time.monotonic()
         if self._episode is None and not self.bot_busy:
-            # Nothing to interrupt, so every score would be dropped: skip Silero (~0.2 ms a
-            # window, most of this processor's cost) and score from a fresh state once busy.
+            # Nothing to interrupt, so every score would be dropped: don't score (a Silero
+            # run is ~0.2 ms a window when the handler has its own), only keep count.
             self._onset_run = 0
-            if self._detector and not self._detector_idle:
-                self._detector.reset()
-                self._detector_idle = True
+            if self._detector:
+                self._detector.feed(frame.audio, score=False)
             await self._maybe_decide(now)
             return
-        self._detector_idle = False
         if self._detector:
             for window in self._detector.feed(frame.audio):
                 end = now - window.lag_secs

@@ -18,8 +18,10 @@ from pipelines.registry import BuildContext, register
 def interruption_handler(settings: InterruptionSettings, ctx: BuildContext):
     """Keys: :class:`processors.interruption_settings.InterruptionSettings`."""
     from processors.interruption_handler import InterruptionHandler
+    from processors.shared_silero import SharedSileroVADAnalyzer
 
-    return InterruptionHandler(settings=settings)
+    shared = ctx.vad_analyzer if isinstance(ctx.vad_analyzer, SharedSileroVADAnalyzer) else None
+    return InterruptionHandler(settings=settings, vad_analyzer=shared)
 
 
 @register("playback", "gate", PlaybackGateSettings, "releases audio just in time; pause/resume/drop")

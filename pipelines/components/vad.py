@@ -26,9 +26,10 @@ class SileroOptions:
 
 @register("vad", "silero", SileroOptions, "Silero VAD (ONNX, bundled with pipecat)")
 def silero(opts: SileroOptions, ctx: BuildContext):
-    from pipecat.audio.vad.silero import SileroVADAnalyzer
     from pipecat.audio.vad.vad_analyzer import VADParams
     from pipecat.processors.audio.vad_processor import VADProcessor
+
+    from processors.shared_silero import SharedSileroVADAnalyzer
 
     params = VADParams(
         confidence=opts.confidence,
@@ -36,4 +37,6 @@ def silero(opts: SileroOptions, ctx: BuildContext):
         stop_secs=opts.stop_secs,
         min_volume=opts.min_volume,
     )
-    return VADProcessor(vad_analyzer=SileroVADAnalyzer(params=params))
+    # The interruption handler right after reads its scores instead of running Silero again.
+    ctx.vad_analyzer = SharedSileroVADAnalyzer(params=params)
+    return VADProcessor(vad_analyzer=ctx.vad_analyzer)

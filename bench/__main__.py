@@ -52,7 +52,7 @@ def ratio_plot(records: list[dict], path: Path) -> None:
     ax.set_xlabel("ours / baseline, log scale (green: target met, red: missed, grey: no target)")
     ax.set_title("voice-agent vs its baseline, same run")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 

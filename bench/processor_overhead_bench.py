@@ -63,7 +63,6 @@ import numpy as np
 from loguru import logger
 
 from pipecat.frames.frames import (
-    EndFrame,
     Frame,
     InputAudioRawFrame,
     LLMFullResponseEndFrame,
@@ -77,9 +76,9 @@ from pipecat.frames.frames import (
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.workers.runner import WorkerRunner
 
 from bench.records import print_table, record
+from processors.gradium_probe import BackgroundWorker
 
 DATA_PATH = Path(__file__).parent / "data" / "token_streams.json"
 TARGET = 1.5
@@ -329,20 +328,11 @@ class Lane:
             params=PipelineParams(audio_in_sample_rate=RATE_IN, audio_out_sample_rate=RATE_OUT),
             cancel_on_idle_timeout=False, enable_rtvi=False, enable_turn_tracking=False,
         )
-        self._runner = WorkerRunner(handle_sigint=False)
-        self._task: asyncio.Task | None = None
+        self._background = BackgroundWorker(self.worker)
 
     async def start(self, ready: Callable[[FrameProcessor], bool] | None = None) -> None:
-        started = asyncio.Event()
-
-        @self.worker.event_handler("on_pipeline_started")
-        async def _started(_worker, _frame):
-            started.set()
-
-        await self._runner.add_workers(self.worker)
-        self._task = asyncio.create_task(self._runner.run())
+        await self._background.start(SETUP_TIMEOUT_S)
         async with asyncio.timeout(SETUP_TIMEOUT_S):
-            await started.wait()
             while ready and not ready(self.processor):
                 await asyncio.sleep(0.01)
 
@@ -360,15 +350,7 @@ class Lane:
         return time.process_time() - c0, time.perf_counter() - w0, self.sink.received
 
     async def stop(self) -> None:
-        if self._task is None:
-            return
-        task, self._task = self._task, None
-        await self.worker.queue_frame(EndFrame())
-        try:
-            await asyncio.wait_for(asyncio.shield(task), 20.0)
-        except TimeoutError:
-            await self._runner.cancel("bench lane did not stop")
-            await task
+        await self._background.stop(20.0)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """A running pipeline around a TTS service, for tests and benchmarks.
 
 ``PipelineProbe(tts)`` runs ``Pipeline([upstream_recorder, tts, downstream_recorder])`` in
-the background; push frames in, then wait for the frames that come out (with arrival
+the background (a :class:`BackgroundWorker`, which other harnesses use on their own); push frames in, then wait for the frames that come out (with arrival
 times) without sleeping for fixed times::
 
     async with PipelineProbe(tts, sample_rate=24000) as probe:
@@ -64,6 +64,42 @@ class FrameRecorder(FrameProcessor):
                 await self._changed.wait()
 
 
+class BackgroundWorker:
+    """``worker`` run by its own ``WorkerRunner`` in a background task, for harnesses that feed it.
+
+    :meth:`start` returns once the pipeline has started; :meth:`stop` ends it with an
+    ``EndFrame`` and cancels it if that takes longer than ``timeout``.
+    """
+
+    def __init__(self, worker: PipelineWorker):
+        self.worker = worker
+        self._runner = WorkerRunner(handle_sigint=False)
+        self._task: asyncio.Task | None = None
+
+    async def start(self, timeout: float = 60.0) -> None:
+        started = asyncio.Event()
+
+        @self.worker.event_handler("on_pipeline_started")
+        async def _started(_worker, _frame):
+            started.set()
+
+        await self._runner.add_workers(self.worker)
+        self._task = asyncio.create_task(self._runner.run())
+        await asyncio.wait_for(started.wait(), timeout)
+
+    async def stop(self, timeout: float = 20.0) -> None:
+        if self._task is None:
+            return
+        task, self._task = self._task, None
+        if not task.done():
+            await self.worker.queue_frame(EndFrame())
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+        except TimeoutError:
+            await self._runner.cancel(f"{self.worker} did not stop within {timeout:.0f} s")
+            await task
+
+
 class PipelineProbe:
     """Runs a processor in a pipeline; see the module docstring."""
 
@@ -76,20 +112,10 @@ class PipelineProbe:
             params=PipelineParams(audio_out_sample_rate=sample_rate),
             cancel_on_idle_timeout=False,
         )
-        self._runner = WorkerRunner(handle_sigint=False)
-        self._task: asyncio.Task | None = None
+        self._background = BackgroundWorker(self._worker)
 
     async def __aenter__(self) -> PipelineProbe:
-        started = asyncio.Event()
-
-        @self._worker.event_handler("on_pipeline_started")
-        async def _started(worker, frame):
-            started.set()
-
-        await self._runner.add_workers(self._worker)
-        self._task = asyncio.create_task(self._runner.run())
-        async with asyncio.timeout(10):
-            await started.wait()
+        await self._background.start(timeout=10)
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -102,16 +128,7 @@ class PipelineProbe:
 
     async def stop(self, timeout: float = 20.0) -> None:
         """End the pipeline gracefully (cancel it if that takes longer than ``timeout``)."""
-        if self._task is None:
-            return
-        task, self._task = self._task, None
-        if not task.done():
-            await self._worker.queue_frame(EndFrame())
-        try:
-            await asyncio.wait_for(asyncio.shield(task), timeout)
-        except TimeoutError:
-            await self._runner.cancel("probe stop timed out")
-            await task
+        await self._background.stop(timeout)
 
     def audio(self, after: int = 0, until: int | None = None) -> list[TTSAudioRawFrame]:
         """Audio frames that came out, between two record indexes."""

@@ -126,7 +126,7 @@ class Harness:
         from pipecat.pipeline.pipeline import Pipeline
         from pipecat.pipeline.worker import PipelineParams, PipelineWorker
         from pipecat.processors.frame_processor import FrameProcessor
-        from pipecat.workers.runner import WorkerRunner
+        from processors.gradium_probe import BackgroundWorker
 
         harness = self
 
@@ -141,25 +141,14 @@ class Harness:
         async def _on_pass(_stt, info):
             self.passes.append(info)
 
-        started = asyncio.Event()
         self.worker = PipelineWorker(Pipeline([self.stt, Sink()]), params=PipelineParams(audio_in_sample_rate=RATE),
                                      cancel_on_idle_timeout=False, enable_rtvi=False)
-
-        @self.worker.event_handler("on_pipeline_started")
-        async def _started(_w, _f):
-            started.set()
-
-        self.runner = WorkerRunner(handle_sigint=False)
-        await self.runner.add_workers(self.worker)
-        self.task = asyncio.create_task(self.runner.run())
-        await asyncio.wait_for(started.wait(), 60)
+        self._background = BackgroundWorker(self.worker)
+        await self._background.start(60)
         return self
 
     async def __aexit__(self, *exc):
-        from pipecat.frames.frames import EndFrame
-
-        await self.worker.queue_frame(EndFrame())
-        await asyncio.wait_for(self.task, 60)
+        await self._background.stop(60)
 
     async def audio(self, pcm: bytes, realtime: bool = False):
         from pipecat.frames.frames import InputAudioRawFrame

@@ -52,11 +52,11 @@ class TurnPath:
 
     async def run(self, pcm: bytes, tail_secs: float = 3.0) -> float:
         """Say ``pcm`` (then ``tail_secs`` of silence) in real time; returns its start time."""
-        from pipecat.frames.frames import EndFrame, InputAudioRawFrame
+        from pipecat.frames.frames import InputAudioRawFrame
         from pipecat.pipeline.pipeline import Pipeline
         from pipecat.pipeline.worker import PipelineParams, PipelineWorker
         from pipecat.processors.frame_processor import FrameProcessor
-        from pipecat.workers.runner import WorkerRunner
+        from processors.gradium_probe import BackgroundWorker
 
         frames = self.frames
 
@@ -69,16 +69,8 @@ class TurnPath:
         worker = PipelineWorker(Pipeline([self.vad, self.stt, self.user, Sink()]),
                                 params=PipelineParams(audio_in_sample_rate=RATE),
                                 cancel_on_idle_timeout=False, enable_rtvi=False)
-        started = asyncio.Event()
-
-        @worker.event_handler("on_pipeline_started")
-        async def _started(_w, _f):
-            started.set()
-
-        runner = WorkerRunner(handle_sigint=False)
-        await runner.add_workers(worker)
-        task = asyncio.create_task(runner.run())
-        await asyncio.wait_for(started.wait(), 60)
+        background = BackgroundWorker(worker)
+        await background.start(60)
         audio = bytes(RATE // 2 * 2) + pcm + bytes(int(tail_secs * RATE) * 2)
         t0 = next_t = time.monotonic()
         for i in range(0, len(audio), FRAME):
@@ -86,8 +78,7 @@ class TurnPath:
                                                         sample_rate=RATE, num_channels=1))
             next_t += FRAME / 2 / RATE
             await asyncio.sleep(max(0.0, next_t - time.monotonic()))
-        await worker.queue_frame(EndFrame())
-        await asyncio.wait_for(task, 60)
+        await background.stop(60)
         return t0 + 0.5  # the speech starts after 0.5 s of silence
 
     def times(self, cls) -> list[float]:

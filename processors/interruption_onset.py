@@ -67,14 +67,18 @@ class SpeechOnsetDetector:
     def feed(self, pcm: bytes, score: bool = True) -> list[SpeechWindow]:
         """Add 16-bit mono audio; score every window it completes (none if ``score`` is False)."""
         self._buffer += pcm
+        if not score:  # only keep count (the shared scores' index), no copies
+            skipped = len(self._buffer) // self._window_bytes
+            if skipped:
+                del self._buffer[: skipped * self._window_bytes]
+                self._index += skipped
+                self._stale = True
+            return []
         windows: list[tuple[float, float]] = []
         while len(self._buffer) >= self._window_bytes:
             chunk = bytes(self._buffer[: self._window_bytes])
             del self._buffer[: self._window_bytes]
             index, self._index = self._index, self._index + 1
-            if not score:
-                self._stale = True
-                continue
             samples = np.frombuffer(chunk, "<i2").astype(np.float32)
             rms = math.sqrt(float(np.mean(samples * samples))) / 32768.0
             dbfs = 20 * math.log10(rms) if rms > 1e-9 else -180.0

@@ -10,9 +10,9 @@ from loguru import logger
 
 from contextlib import nullcontext
 
-from agent.config import load_toml
+from pipelines.config import load_toml
 from agent.console import LiveConsole
-from agent.pipeline_runner import make_worker, run_worker
+from runtime.pipeline_runner import make_worker, run_worker
 from agent.turn_metrics import TurnMetricsObserver
 from pipelines.builder import BuiltPipeline, build_pipeline
 
@@ -38,7 +38,7 @@ def transport_overrides(
 
     Returns the overrides and, when the laptop has no sound device, the one-line notice.
     """
-    from agent.transports.local_audio import has_sound_devices
+    from runtime.transports.local_audio import has_sound_devices
 
     path, tables = load_toml(config)
     transport = dict(tables.get("transport", {}))
@@ -90,7 +90,7 @@ def run(config: str | Path, *, input_device: int | None = None, output_device: i
     built = build_pipeline(config, run_dir, overrides)
     asyncio.run(run_built(built, console=console))
     if error := getattr(built.transport, "device_error", None):
-        from agent.transports.local_audio import NoAudioDeviceError
+        from runtime.transports.local_audio import NoAudioDeviceError
 
         raise NoAudioDeviceError(f"{error}; the conversation so far is in {built.run_dir}")
     return built

@@ -39,7 +39,7 @@ def _wants_console(args: argparse.Namespace) -> bool:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from agent.transports.local_audio import list_devices
+    from runtime.transports.local_audio import list_devices
 
     devices, default_in, default_out = list_devices()
     if not devices:
@@ -86,7 +86,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_tts_server(args: argparse.Namespace) -> int:
-    from agent.tts_server.__main__ import main as server_main
+    from runtime.tts_server.__main__ import main as server_main
 
     argv = ["--host", args.host, "--port", str(args.port)]
     if args.api_key:
@@ -136,11 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
-    from agent.child_process import ChildProcessError
-    from agent.config import ConfigError
-    from agent.models import ModelNotFoundError
+    from runtime.child_process import ChildProcessError
+    from pipelines.config import ConfigError
+    from runtime.models import ModelNotFoundError
     from agent.report import ReportError
-    from agent.transports.local_audio import NoAudioDeviceError
+    from runtime.transports.local_audio import NoAudioDeviceError
 
     try:
         return args.func(args)

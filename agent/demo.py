@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from agent.sample_conversation import cache_dir
+from runtime.sample_conversation import cache_dir
 
 DEMO_TURNS: tuple[tuple[str, float | None], ...] = (
     ("Hello! What is the capital of France?", None),
@@ -21,7 +21,7 @@ DEMO_TURNS: tuple[tuple[str, float | None], ...] = (
 
 def demo_inputs() -> list[dict]:
     """The demo's user turns as WAV-transport ``inputs`` entries (WAVs cached after first use)."""
-    from agent.speech import speak_to_wav
+    from runtime.speech import speak_to_wav
 
     entries = []
     for text, barge_in_after in DEMO_TURNS:

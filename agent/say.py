@@ -9,7 +9,7 @@ from pathlib import Path
 from pipecat.frames.frames import EndFrame, Frame, TTSAudioRawFrame, TTSSpeakFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from agent.pipeline_runner import make_worker, run_worker
+from runtime.pipeline_runner import make_worker, run_worker
 
 from pipelines.builder import load_tables
 from pipelines.registry import BuildContext, build_slot
@@ -42,7 +42,7 @@ async def say(text: str, *, pipeline: str = "laptop", out: Path | None = None, r
     collector = AudioCollector()
     steps: list[FrameProcessor] = [tts, collector]
     if out is None:
-        from agent.transports.local_audio import make_local_audio_transport
+        from runtime.transports.local_audio import make_local_audio_transport
 
         transport = make_local_audio_transport(input_device=None, output_device=None, in_rate=16000, out_rate=rate)
         steps.append(transport.output())

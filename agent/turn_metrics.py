@@ -31,7 +31,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 
-from processors.interruption_frames import PlaybackPauseFrame, PlaybackResumeFrame, PlaybackStateFrame
+from processors.interruption.frames import PlaybackPauseFrame, PlaybackResumeFrame, PlaybackStateFrame
 
 STAGES = ("speech_end", "transcript", "llm_first_token", "first_phrase", "tts_first_audio", "speaker_first_audio")
 

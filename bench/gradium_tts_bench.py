@@ -1,7 +1,7 @@
 """Bench: our GradiumTTSService vs pipecat's stock one, through 100 ms of network delay.
 
 Everything runs against the local Gradium-compatible server (Piper) behind
-:class:`bench.net_delay_proxy.NetDelayProxy` (``--delay-ms`` each way, so a WebSocket
+:class:`testing.net_delay_proxy.NetDelayProxy` (``--delay-ms`` each way, so a WebSocket
 handshake costs about 4x that). Three services, each in its own pipeline, same rounds:
 
 - ``ours``: ``processors.GradiumTTSService`` (a fresh socket per answer, spare kept open);
@@ -42,8 +42,8 @@ from loguru import logger
 
 from bench.records import all_met, print_table, record
 
-from agent.tts_server import TTSServer
-from bench.net_delay_proxy import NetDelayProxy
+from runtime.tts_server import TTSServer
+from testing.net_delay_proxy import NetDelayProxy
 from pipecat.frames.frames import (
     InterruptionFrame,
     LLMFullResponseEndFrame,
@@ -51,10 +51,10 @@ from pipecat.frames.frames import (
     TTSAudioRawFrame,
 )
 from pipecat.services.gradium.tts import GradiumTTSService as StockGradiumTTSService
-from processors.gradium_probe import PipelineProbe
-from processors.gradium_settings import GradiumConnectionParams
-from processors.gradium_tts import GradiumTTSService
-from processors.phrase_aggregator import PhraseFrame
+from testing.probe import PipelineProbe
+from processors.gradium.settings import GradiumConnectionParams
+from processors.gradium.tts import GradiumTTSService
+from processors.phrase.aggregator import PhraseFrame
 
 VARIANTS = ("ours", "stock", "no_spare")
 SHORT_ANSWER = ["Sure,", "here is the short answer you asked for."]

@@ -154,9 +154,9 @@ def build_conversation(
     from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
     from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
-    from agent.transports.wav_file import WavFileParams, WavFileTransport
+    from runtime.transports.wav_file import WavFileParams, WavFileTransport
     from pipelines.components import interruption as barge_in
-    from processors.interruption_turns import handler_turn_strategies
+    from processors.interruption.turns import handler_turn_strategies
     from pipelines.components.llm import _openai_llm
     from pipelines.registry import BuildContext, build_slot
 
@@ -208,7 +208,7 @@ def build_conversation(
 
 
 async def run_conversation(conv: Conversation, timeout: float = 240.0):
-    from agent.pipeline_runner import run_pipeline
+    from runtime.pipeline_runner import run_pipeline
 
     await run_pipeline(conv.pipeline, timeout=timeout)
 
@@ -286,8 +286,8 @@ BARGE_INS = [
 
 
 async def bench_variant(variant: str, barge_ins: int, workdir: Path, offsets: list[float]) -> list[BargeIn]:
-    from agent.speech import speak_to_wav
-    from agent.transports.wav_file import UserUtterance
+    from runtime.speech import speak_to_wav
+    from runtime.transports.wav_file import UserUtterance
 
     folder = workdir / "speech"
     question = speak_to_wav("Tell me about the ocean.", folder / "q.wav")

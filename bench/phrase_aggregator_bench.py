@@ -4,7 +4,7 @@ Replays recorded LLM token streams (``bench/data/token_streams.json``, recorded 
 SmolLM2 by ``bench/record_token_streams.py``) with their real inter-token timing
 (``LLMFullResponseStartFrame``, ``LLMTextFrame``..., ``LLMFullResponseEndFrame``) into three
 pipelines, all talking to one in-process local Gradium-compatible server
-(:class:`agent.tts_server.TTSServer`, Piper):
+(:class:`runtime.tts_server.TTSServer`, Piper):
 
 - ``ours``:     ``PhraseAggregator`` (the ``[phrase_aggregator]`` settings of
   ``pipelines/file.toml``, e.g. ``flush_first_phrase = true``) -> our ``GradiumTTSService``
@@ -42,8 +42,8 @@ from pathlib import Path
 
 from loguru import logger
 
-from agent.config import load_toml, parse_options
-from agent.tts_server import TTSServer
+from pipelines.config import load_toml, parse_options
+from runtime.tts_server import TTSServer
 from bench.records import all_met, print_table, record
 from pipecat.frames.frames import (
     LLMFullResponseEndFrame,
@@ -53,9 +53,9 @@ from pipecat.frames.frames import (
 )
 from pipecat.services.gradium.tts import GradiumTTSService as StockGradiumTTSService
 from pipecat.services.tts_service import TextAggregationMode
-from processors.gradium_probe import PipelineProbe
-from processors.gradium_tts import GradiumTTSService
-from processors.phrase_aggregator import PhraseAggregator, PhraseAggregatorSettings
+from testing.probe import PipelineProbe
+from processors.gradium.tts import GradiumTTSService
+from processors.phrase.aggregator import PhraseAggregator, PhraseAggregatorSettings
 
 DATA_PATH = Path(__file__).parent / "data" / "token_streams.json"
 PRODUCT_CONFIG = "file"  # pipelines/file.toml: its [phrase_aggregator] and [tts] sections

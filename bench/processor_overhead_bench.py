@@ -33,7 +33,7 @@ Mixes (N input frames a round; 16 kHz in, 24 kHz out as in ``pipelines/laptop.to
   round measures its processing (queueing, slicing, release), not the audio's duration.
 - ``GradiumTTSService``: 20 ms ``InputAudioRawFrame``\\ s (the STT passes the mic audio on,
   so the TTS sees all of it), connected to the in-process local Gradium server
-  (``agent.tts_server``), no synthesis.
+  (``runtime.tts_server``), no synthesis.
 - ``StreamingWhisperSTTService``: 20 ms quiet ``InputAudioRawFrame``\\ s and no VAD speech,
   so no decoding runs: the cost of keeping the pre-roll.
 
@@ -78,7 +78,7 @@ from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from bench.records import print_table, record
-from processors.gradium_probe import BackgroundWorker
+from testing.probe import BackgroundWorker
 
 DATA_PATH = Path(__file__).parent / "data" / "token_streams.json"
 TARGET = 1.5
@@ -156,8 +156,8 @@ def same_audio(pushed: list[Frame], received: list[Frame]) -> str | None:
 
 def same_words(pushed: list[Frame], received: list[Frame]) -> str | None:
     """Each answer's start and end came out in order with its (cleaned) words between them."""
-    from processors.phrase_aggregator import PhraseFrame
-    from processors.text_cleanup import clean_text
+    from processors.phrase.aggregator import PhraseFrame
+    from processors.phrase.text_cleanup import clean_text
 
     def answers(frames, text_type):
         out, words = [], None
@@ -191,7 +191,7 @@ async def _phrase(stack: AsyncExitStack) -> FrameProcessor:
 
 async def _interruption(stack: AsyncExitStack) -> FrameProcessor:
     from processors import InterruptionHandler
-    from processors.interruption_settings import InterruptionSettings
+    from processors.interruption.settings import InterruptionSettings
 
     return InterruptionHandler(settings=InterruptionSettings())
 
@@ -206,7 +206,7 @@ async def _vad_then_interruption_busy(stack: AsyncExitStack) -> list[FrameProces
     from pipecat.processors.audio.vad_processor import VADProcessor
 
     from processors import InterruptionHandler
-    from processors.shared_silero import SharedSileroVADAnalyzer
+    from processors.vad.shared_silero import SharedSileroVADAnalyzer
 
     analyzer = SharedSileroVADAnalyzer()
     handler = InterruptionHandler(vad_analyzer=analyzer)
@@ -226,13 +226,13 @@ async def _pass_through(stack: AsyncExitStack) -> list[FrameProcessor]:
 
 
 async def _gate(stack: AsyncExitStack) -> FrameProcessor:
-    from processors.playback_gate import PlaybackGate, PlaybackGateSettings
+    from processors.playback.gate import PlaybackGate, PlaybackGateSettings
 
     return PlaybackGate(settings=PlaybackGateSettings(lead_secs=86400.0))
 
 
 async def _gradium(stack: AsyncExitStack) -> FrameProcessor:
-    from agent.tts_server import TTSServer
+    from runtime.tts_server import TTSServer
     from processors import GradiumTTSService
 
     server = await stack.enter_async_context(TTSServer())
@@ -240,8 +240,8 @@ async def _gradium(stack: AsyncExitStack) -> FrameProcessor:
 
 
 async def _stt(stack: AsyncExitStack) -> FrameProcessor:
-    from agent.models import whisper_model_path
-    from processors.streaming_whisper_stt import StreamingWhisperSTTService
+    from runtime.models import whisper_model_path
+    from processors.streaming_whisper.stt import StreamingWhisperSTTService
 
     return StreamingWhisperSTTService(model=whisper_model_path())
 

@@ -1,6 +1,6 @@
 """Record streamed LLM answers (each token with its arrival time) for the phrase-aggregator bench.
 
-Starts the local llama.cpp server (SmolLM2, ``agent.llm_server.LocalLLMServer``), asks a set of
+Starts the local llama.cpp server (SmolLM2, ``runtime.llm_server.LocalLLMServer``), asks a set of
 varied questions with the ``openai`` client (``stream=True``) and writes
 ``bench/data/token_streams.json``::
 
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         streams = record(args.base_url, PROMPTS, max_tokens=args.max_tokens, timeout=args.timeout)
         model = "external"
     else:
-        from agent.llm_server import LocalLLMServer
+        from runtime.llm_server import LocalLLMServer
 
         log_path = Path("runs") / "record_token_streams.llm.log"
         with LocalLLMServer(log_path=log_path) as server:

@@ -225,9 +225,9 @@ async def _turn(worker: PipelineWorker, sink: AudioSink, stream, rng: random.Ran
 async def run_storm(turns: int, *, seed: int = 7, speed: float = 10.0, barge_in: float = 0.6,
                     on_turn=None) -> SoakResult:
     """Run the storm and measure it (see the module docstring)."""
-    from agent.tts_server_process import LocalTTSServer
-    from processors.gradium_tts import GradiumTTSService
-    from processors.phrase_aggregator import PhraseAggregator
+    from runtime.tts_server_process import LocalTTSServer
+    from processors.gradium.tts import GradiumTTSService
+    from processors.phrase.aggregator import PhraseAggregator
 
     rng = random.Random(seed)
     streams = load_streams()

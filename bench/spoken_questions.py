@@ -45,7 +45,7 @@ class SplicedSpeech:
 def _aligned_voice():
     from piper import PiperVoice
 
-    from agent.models import piper_voice_path
+    from runtime.models import piper_voice_path
 
     return PiperVoice.load(str(piper_voice_path()), include_alignments=True)
 
@@ -68,7 +68,7 @@ def _name(text: str, extra: str = "") -> str:
 
 def spoken(text: str, folder: Path) -> Path:
     """``text`` in the bundled Piper voice (cached in ``folder``)."""
-    from agent.speech import speak_to_wav
+    from runtime.speech import speak_to_wav
 
     path = folder / f"say-{_name(text)}.wav"
     return path if path.exists() else speak_to_wav(text, path)

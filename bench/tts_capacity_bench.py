@@ -1,7 +1,7 @@
 """Bench: capacity of the local TTS server, in concurrent real-time streams without underrun.
 
-The server runs as the product runs it: ``python -m agent.tts_server`` in a child process
-(:class:`agent.tts_server_process.LocalTTSServer`), so the clients here never share its GIL.
+The server runs as the product runs it: ``python -m runtime.tts_server`` in a child process
+(:class:`runtime.tts_server_process.LocalTTSServer`), so the clients here never share its GIL.
 The clients (:mod:`bench.tts_capacity_client`) are simulated real-time players: K streams,
 each set up before the clock starts, start at once (a worst-case burst); each sends a 3-4
 sentence answer (~10 s of speech) phrase by phrase as the local LLM and our PhraseAggregator
@@ -232,7 +232,7 @@ async def single_stream_cost(url: str, pid: int, answers: Sequence[str]) -> Sing
 
 def shipped_server(log_dir: Path, max_streams: int):
     """The server exactly as the app starts it (``--max-connections`` raised if the ladder needs)."""
-    from agent.tts_server_process import LocalTTSServer
+    from runtime.tts_server_process import LocalTTSServer
 
     server = LocalTTSServer(log_path=log_dir / "tts-server.log")
     if max_streams > 32:  # TTSServerSettings.max_connections
@@ -260,7 +260,7 @@ ONNX_DEFAULT = Variant.of(onnx_threads=0)  # onnxruntime's default pool: the ser
 def server_settings(changes: dict[str, Any], max_streams: int):
     """``TTSServerSettings`` for ``max_streams`` sockets with ``changes``; ValueError on a
     field it does not have."""
-    from agent.tts_server.settings import TTSServerSettings
+    from runtime.tts_server.settings import TTSServerSettings
 
     defaults = {f.name: f.default for f in dataclasses.fields(TTSServerSettings)}
     for name, value in changes.items():
@@ -274,7 +274,7 @@ def server_settings(changes: dict[str, Any], max_streams: int):
 
 def variant_server(log_dir: Path, max_streams: int, variant: Variant):
     """The server's own code with ``variant``'s settings, in a child running :func:`serve_child`."""
-    from agent.child_process import ManagedProcess, free_port, tcp_ready
+    from runtime.child_process import ManagedProcess, free_port, tcp_ready
 
     server_settings(dict(variant.settings), max_streams)  # a bad field fails here, not in the child
     port = free_port()
@@ -287,9 +287,9 @@ def variant_server(log_dir: Path, max_streams: int, variant: Variant):
 
 
 def serve_child(port: int, max_streams: int, changes: dict[str, Any]) -> None:
-    """Run :class:`agent.tts_server.TTSServer` on 127.0.0.1:``port`` with ``changes`` to its
+    """Run :class:`runtime.tts_server.TTSServer` on 127.0.0.1:``port`` with ``changes`` to its
     settings, until SIGTERM."""
-    from agent.tts_server import TTSServer
+    from runtime.tts_server import TTSServer
 
     settings = server_settings(changes, max_streams)
 

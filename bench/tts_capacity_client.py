@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 JITTER_BUFFER_S = 0.1  # what a player holds before it starts (WebRTC jitter buffers: ~50-200 ms)
 OUTPUT_FORMAT = "pcm_24000"
-VOICE_ID = "YTpq7expH9539ERJ"  # GradiumTTSService's default voice (processors.gradium_settings)
+VOICE_ID = "YTpq7expH9539ERJ"  # GradiumTTSService's default voice (processors.gradium.settings)
 LLM_WORDS_PER_S = 40.0  # the local SmolLM2 writes ~58 tokens/s (bench/data/token_streams.json)
 CONNECT_TIMEOUT_S = 20.0
 RECV_TIMEOUT_S = 60.0  # longest wait for any one server message
@@ -67,7 +67,7 @@ def phrase_schedule(answer: str, words_per_s: float = LLM_WORDS_PER_S) -> list[t
     """``(offset s, wire text)`` of each ``text`` message: the answer's words arrive one by one
     at ``words_per_s`` and are cut as the PhraseAggregator cuts them (``<flush>`` appended
     where it flushes, as our GradiumTTSService sends it)."""
-    from processors.phrase_rules import PhraseChunker
+    from processors.phrase.rules import PhraseChunker
 
     chunker, out, sent = PhraseChunker(), [], ""
     words = answer.split()

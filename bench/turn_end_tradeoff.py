@@ -8,7 +8,7 @@ it, then:
 
 - stock (``TurnAnalyzerUserTurnStopStrategy`` + Smart Turn): ends at the VAD stop if the
   probability is > 0.5, else after Smart Turn's 3 s silence timeout;
-- ours (:func:`processors.turn_transcript_aware.turn_decision`): ends at the VAD stop, or
+- ours (:func:`processors.turns.transcript_aware.turn_decision`): ends at the VAD stop, or
   after 1 s / 2 s of silence (uncertain / unfinished).
 
 A pause of ``pause_secs`` is cut off when the rule ends the turn before the pause is over.
@@ -57,7 +57,7 @@ class Point:
         return VAD_STOP_LATENCY_SECS if self.probability > 0.5 else STOCK_TIMEOUT_SECS
 
     def ours_wait(self, settings) -> float:
-        from processors.turn_transcript_aware import turn_decision
+        from processors.turns.transcript_aware import turn_decision
 
         decision, wait = turn_decision(self.probability, self.text, settings)
         return VAD_STOP_LATENCY_SECS if decision == "end" else max(VAD_STOP_LATENCY_SECS, wait)
@@ -68,11 +68,11 @@ def evaluate(sentences: tuple[str, ...], decoder=None, analyzer=None) -> list[Po
     import soxr
 
     from bench.spoken_questions import word_boundaries
-    from processors.turn_smart_analyzer import TurnSmartAnalyzer
+    from processors.turns.smart_analyzer import TurnSmartAnalyzer
 
     if decoder is None:
-        from agent.models import whisper_model_path
-        from processors.streaming_whisper_decoder import WindowedWhisperDecoder
+        from runtime.models import whisper_model_path
+        from processors.streaming_whisper.decoder import WindowedWhisperDecoder
 
         decoder = WindowedWhisperDecoder(whisper_model_path())
     analyzer = analyzer or TurnSmartAnalyzer()
@@ -94,7 +94,7 @@ def evaluate(sentences: tuple[str, ...], decoder=None, analyzer=None) -> list[Po
 
 def summarize(points: list[Point], settings=None) -> dict[str, dict[str, float]]:
     """Per rule: cut-off rate at mid-sentence pauses, and turn end after real ends."""
-    from processors.turn_transcript_aware import TranscriptAwareTurnSettings
+    from processors.turns.transcript_aware import TranscriptAwareTurnSettings
 
     settings = settings or TranscriptAwareTurnSettings()
     mid = [p for p in points if not p.real_end]
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     logger.add(sys.stderr, level="WARNING")
     points = evaluate(SENTENCES[:3] if args.quick else SENTENCES)
     if args.verbose:
-        from processors.turn_transcript_aware import TranscriptAwareTurnSettings, turn_decision
+        from processors.turns.transcript_aware import TranscriptAwareTurnSettings, turn_decision
 
         for p in points:
             d, _ = turn_decision(p.probability, p.text, TranscriptAwareTurnSettings())

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.config import load_toml
+from pipelines.config import load_toml
 from pipelines.registry import BuildContext, build_slot, register
 
 FILE_TOML = Path(__file__).resolve().parent.parent / "pipelines" / "file.toml"
@@ -70,8 +70,8 @@ class SharedServers:
     """One llama.cpp server and one local Gradium-compatible TTS server for both variants."""
 
     def __init__(self, workdir: Path | None = None):
-        from agent.llm_server import LocalLLMServer
-        from agent.tts_server_process import LocalTTSServer
+        from runtime.llm_server import LocalLLMServer
+        from runtime.tts_server_process import LocalTTSServer
 
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="v2v-servers-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -165,7 +165,7 @@ def build_stock(run_dir: Path, inputs: list[Path], servers: SharedServers):
     from pipecat.services.openai.llm import OpenAILLMService
     from pipecat.services.whisper.stt import WhisperSTTService
 
-    from agent.models import whisper_model_path
+    from runtime.models import whisper_model_path
 
     run_dir.mkdir(parents=True, exist_ok=True)
     ctx = BuildContext(config_path=FILE_TOML, run_dir=run_dir)
@@ -210,8 +210,8 @@ async def run_pipeline(variant: Variant, timeout: float = 600.0):
     from pipecat.workers.runner import WorkerRunner
 
     from bench.v2v_timeline import Event, StageClock, StageObserver
-    from processors.streaming_whisper_stt import StreamingWhisperSTTService
-    from processors.turn_transcript_aware import TranscriptAwareTurnStopStrategy
+    from processors.streaming_whisper.stt import StreamingWhisperSTTService
+    from processors.turns.transcript_aware import TranscriptAwareTurnStopStrategy
 
     clock = StageClock()
     observer = StageObserver(clock)

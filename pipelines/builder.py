@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.child_process import ManagedProcess
-from agent.config import ConfigError, load_toml, parse_options
-from agent.transcript import TranscriptWriter
+from runtime.child_process import ManagedProcess
+from pipelines.config import ConfigError, load_toml, parse_options
+from runtime.transcript import TranscriptWriter
 from pipelines.registry import BuildContext, build_slot
 
 SLOTS = ("pipeline", "transport", "vad", "interruption", "stt", "turns", "llm", "phrase_aggregator", "tts", "playback")
@@ -52,6 +52,12 @@ class BuiltPipeline:
     processors: dict[str, Any] = field(default_factory=dict)
 
 
+def vad_analyzer_of(vad: Any) -> Any:
+    """The analyzer inside a ``[vad]`` slot's processor (``None`` for one without)."""
+    controller = getattr(vad, "_vad_controller", None)  # pipecat's VADProcessor keeps it there
+    return getattr(controller, "_vad_analyzer", None)
+
+
 def load_tables(config: str | Path, overrides: dict[str, dict] | None = None) -> tuple[Path, dict[str, Any]]:
     """Read a config and apply per-slot table overrides (whole tables replace)."""
     path, tables = load_toml(config)
@@ -84,9 +90,12 @@ def build_pipeline(config: str | Path, run_dir: Path, overrides: dict[str, dict]
         ("transport", None), ("vad", "silero"), ("interruption", None), ("stt", "whisper"),
         ("turns", "pipecat"), ("llm", "local"), ("phrase_aggregator", None), ("tts", "piper"), ("playback", None),
     ):
+        if slot == "interruption":
+            # The handler reads the VAD's Silero scores instead of running a second model.
+            ctx.vad_analyzer = vad_analyzer_of(built["vad"])
         built[slot] = build_slot(slot, tables.get(slot), ctx, default=default)
     if built["interruption"] is not None:
-        from processors.interruption_turns import handler_turn_strategies
+        from processors.interruption.turns import handler_turn_strategies
 
         if built["playback"] is None:
             raise ConfigError(path, "playback", 'the interruption handler needs [playback] type = "gate"')

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.child_process import ManagedProcess
-from agent.config import ConfigError, parse_options
+from runtime.child_process import ManagedProcess
+from pipelines.config import ConfigError, parse_options
+from pipelines.moved_modules import resolve_moved
 
 
 @dataclass
@@ -51,10 +52,16 @@ def register(slot: str, name: str, options: type, summary: str = ""):
 
 
 def _import_class(path: str, file: Path, key: str) -> type:
+    """The class ``module:Class`` names; a module path from before the layout change still works."""
     module_name, _, cls_name = path.partition(":")
     try:
         return getattr(importlib.import_module(module_name), cls_name)
     except (ImportError, AttributeError) as e:
+        if (moved := resolve_moved(module_name)) is not None:
+            try:
+                return getattr(importlib.import_module(moved), cls_name)
+            except (ImportError, AttributeError):
+                pass
         raise ConfigError(file, key, f"cannot import '{path}': {e}") from None
 
 

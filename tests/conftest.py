@@ -21,7 +21,7 @@ os.environ["XDG_CONFIG_HOME"] = str(_ALSA_HOME)
 @pytest.fixture(scope="session")
 def local_llm(tmp_path_factory):
     """The bundled SmolLM2 behind llama.cpp's OpenAI-compatible server, for the whole session."""
-    from agent.llm_server import LocalLLMServer
+    from runtime.llm_server import LocalLLMServer
 
     server = LocalLLMServer(log_path=tmp_path_factory.mktemp("llm") / "llm-server.log")
     server.start()
@@ -36,7 +36,7 @@ def spoken(tmp_path_factory):
     Noise-free synthesis: the same words sound the same on every run, so what Whisper and the
     VAD make of a test's speech does not change from one CI run to the next.
     """
-    from agent.speech import speak_to_wav
+    from runtime.speech import speak_to_wav
 
     folder = tmp_path_factory.mktemp("spoken")
     cache: dict[str, Path] = {}

@@ -11,29 +11,8 @@ import time
 
 import pytest
 
-from agent.child_process import ChildProcessError, ManagedProcess, free_port, tcp_ready
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0); treat it as gone.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def wait_gone(pid: int, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not alive(pid):
-            return True
-        time.sleep(0.05)
-    return False
+from runtime.child_process import ChildProcessError, ManagedProcess, free_port, tcp_ready
+from testing.processes import alive, wait_gone
 
 
 def http_server_cmd(port: int) -> list[str]:
@@ -74,7 +53,7 @@ def test_child_never_outlives_parent(tmp_path, how):
     script = textwrap.dedent(f"""
         import os, signal, sys, time
         from pathlib import Path
-        from agent.child_process import ManagedProcess, tcp_ready
+        from runtime.child_process import ManagedProcess, tcp_ready
         proc = ManagedProcess("http", {http_server_cmd(port)!r}, log_path=Path({str(tmp_path / 'c.log')!r}),
                               ready=tcp_ready("127.0.0.1", {port}))
         try:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import ConfigError, load_toml
+from pipelines.config import ConfigError, load_toml
 from pipelines.builder import build_pipeline, load_tables
 
 MINIMAL = """
@@ -106,7 +106,7 @@ def test_shipped_pipelines_build(tmp_path):
 
 
 def test_every_shipped_config_parses():
-    from agent.config import PIPELINES_DIR
+    from pipelines.config import PIPELINES_DIR
 
     for path in PIPELINES_DIR.glob("*.toml"):
         _, tables = load_tables(path)

@@ -15,6 +15,7 @@ import soundfile as sf
 
 from agent.app import run_built
 from pipelines.builder import build_pipeline
+from testing.processes import alive, child_pids
 
 pytestmark = pytest.mark.e2e
 
@@ -24,20 +25,6 @@ def spoken_seconds(path: Path) -> float:
     block = rate // 50
     env = np.abs(audio[: len(audio) // block * block].reshape(-1, block)).max(axis=1)
     return float((env > 500).sum()) / 50
-
-
-def child_pids(run_dir: Path) -> dict[str, int]:
-    """The run's child servers, from its agent.log ("<name> ready (pid N)")."""
-    log = (run_dir / "agent.log").read_text()
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"(\S+-server) ready \(pid (\d+)\)", log)}
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 async def test_spoken_question_gets_a_spoken_answer(spoken, tmp_path):

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import soxr
 
-from agent.speech import speak_to_wav
-from agent.transports.wav_file import UserUtterance, read_wav_pcm16
+from runtime.speech import speak_to_wav
+from runtime.transports.wav_file import UserUtterance, read_wav_pcm16
 from bench.interruption_bench import ScriptedAnswer, ScriptedLLMServer, build_conversation, measure_barge_in, run_conversation
-from processors.echo_cancel import EchoCanceller
-from processors.interruption_settings import InterruptionSettings
+from processors.echo_cancel.filters import EchoCanceller
+from processors.interruption.settings import InterruptionSettings
 
 IN_RATE, OUT_RATE = 16000, 24000
 ANSWER = (

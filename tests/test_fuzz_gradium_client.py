@@ -1,6 +1,6 @@
 """Fuzzing (hypothesis) the Gradium client's handling of server messages.
 
-Two levels: the parsing functions of ``processors.gradium_protocol`` (anything in, a message or
+Two levels: the parsing functions of ``processors.gradium.protocol`` (anything in, a message or
 one ``GradiumProtocolError`` out, never another exception), and the whole
 ``GradiumTTSService`` against a scripted server that says random things in the middle of an
 answer: the service never raises, the answer always ends in bounded time, every error is one
@@ -20,11 +20,12 @@ from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
 from pipecat.frames.frames import LLMFullResponseEndFrame, LLMFullResponseStartFrame
-from processors.gradium_probe import PipelineProbe
-from processors.gradium_protocol import GradiumProtocolError, decode_audio, parse_message, spoken_word, strip_flush
-from processors.gradium_settings import GradiumConnectionParams
-from processors.gradium_tts import GradiumTTSService
-from processors.phrase_aggregator import PhraseFrame
+from testing.probe import PipelineProbe
+from processors.gradium.protocol import GradiumProtocolError, decode_audio, parse_message, spoken_word, strip_flush
+from processors.gradium.settings import GradiumConnectionParams
+from processors.gradium.tts import GradiumTTSService
+from processors.phrase.aggregator import PhraseFrame
+from testing.frames import answer
 
 RATE = 24000
 PARAMS = GradiumConnectionParams(
@@ -157,10 +158,6 @@ class RandomServer:
                         await ws.close()
         except ConnectionClosed:
             pass
-
-
-def answer(text: str) -> list:
-    return [LLMFullResponseStartFrame(), PhraseFrame(text=text, text_type="sentence", flush=True), LLMFullResponseEndFrame()]
 
 
 async def survive(noise: list[str | bytes], after_audio: bool, multiplex: bool = False) -> None:

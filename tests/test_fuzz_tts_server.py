@@ -22,7 +22,7 @@ from loguru import logger
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from agent.tts_server import TTSServer, TTSServerSettings
+from runtime.tts_server import TTSServer, TTSServerSettings
 
 MAX_BYTES = 2048
 WS_LIMIT = 4096  # the server's WebSocket frame limit: max(2 * MAX_BYTES, 4096)

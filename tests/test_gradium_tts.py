@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from agent.tts_server import TTSServer
+from runtime.tts_server import TTSServer
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     ErrorFrame,
@@ -24,10 +24,11 @@ from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import TransportParams
-from processors.gradium_probe import PipelineProbe
-from processors.gradium_request import GradiumRequestInfo
-from processors.gradium_tts import GradiumTTSService
-from processors.phrase_aggregator import PhraseFrame
+from testing.probe import PipelineProbe
+from processors.gradium.request import GradiumRequestInfo
+from processors.gradium.tts import GradiumTTSService
+from processors.phrase.aggregator import PhraseFrame
+from testing.frames import answer, wait_until
 
 TIMEOUT = 60
 LONG_ANSWER = [
@@ -54,12 +55,6 @@ async def server():
         yield srv
 
 
-def answer(*phrases: str) -> list:
-    """An answer as the PhraseAggregator sends it: every sentence flushed."""
-    frames = [PhraseFrame(text=p, text_type="sentence", flush=p.endswith((".", "?", "!"))) for p in phrases]
-    return [LLMFullResponseStartFrame(), *frames, LLMFullResponseEndFrame()]
-
-
 def request_events(tts: GradiumTTSService) -> list[GradiumRequestInfo]:
     infos: list[GradiumRequestInfo] = []
 
@@ -72,12 +67,6 @@ def request_events(tts: GradiumTTSService) -> list[GradiumRequestInfo]:
 
 def server_request(server: TTSServer, index: int = -1):
     return list(server.stats.requests.values())[index]
-
-
-async def wait_until(cond, timeout: float = TIMEOUT) -> None:
-    async with asyncio.timeout(timeout):
-        while not cond():
-            await asyncio.sleep(0.02)
 
 
 @pytest.mark.parametrize("pipeline_rate,wire_format", [(24000, "pcm_24000"), (22050, "pcm_24000"), (16000, "pcm_16000")])

@@ -20,8 +20,8 @@ from loguru import logger
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
-from agent.tts_server import TTSServer, TTSServerSettings
-from bench.net_delay_proxy import NetDelayProxy
+from runtime.tts_server import TTSServer, TTSServerSettings
+from testing.net_delay_proxy import NetDelayProxy
 from pipecat.frames.frames import (
     ErrorFrame,
     LLMFullResponseEndFrame,
@@ -30,10 +30,11 @@ from pipecat.frames.frames import (
     TTSTextFrame,
     TTSUpdateSettingsFrame,
 )
-from processors.gradium_probe import PipelineProbe
-from processors.gradium_settings import GRADIUM_EU_URL, GRADIUM_LOCAL_URL, GradiumConnectionParams
-from processors.gradium_tts import GradiumTTSService
-from processors.phrase_aggregator import PhraseFrame
+from testing.probe import PipelineProbe
+from processors.gradium.settings import GRADIUM_EU_URL, GRADIUM_LOCAL_URL, GradiumConnectionParams
+from processors.gradium.tts import GradiumTTSService
+from processors.phrase.aggregator import PhraseFrame
+from testing.frames import answer, wait_until
 
 FAST = GradiumConnectionParams(
     connect_timeout_s=0.5,
@@ -51,11 +52,6 @@ REAL = dataclasses.replace(
     FAST, ready_timeout_s=5.0, first_audio_timeout_s=10.0, stall_timeout_s=10.0, ping_interval_s=0.5, ping_timeout_s=1.0
 )
 RATE = 24000
-
-
-def answer(*phrases: str) -> list:
-    frames = [PhraseFrame(text=p, text_type="sentence", flush=p.endswith((".", "?", "!"))) for p in phrases]
-    return [LLMFullResponseStartFrame(), *frames, LLMFullResponseEndFrame()]
 
 
 class ScriptedServer:
@@ -134,12 +130,6 @@ class ScriptedServer:
 
 def _tone(seconds: float) -> str:
     return base64.b64encode(b"\x10\x00" * int(RATE * seconds)).decode()
-
-
-async def wait_until(cond, timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
-        while not cond():
-            await asyncio.sleep(0.02)
 
 
 async def error_with(probe: PipelineProbe, text: str, after: int = 0, timeout: float = 10) -> ErrorFrame:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from agent.transports.wav_file import UserUtterance
+from runtime.transports.wav_file import UserUtterance
 from bench.interruption_bench import (
     AUDIBLE_PEAK,
     ScriptedAnswer,
@@ -66,7 +66,7 @@ def audible_secs(pcm: np.ndarray, rate: int, block_secs: float = 0.02) -> float:
 @pytest.fixture(scope="module")
 def piper_seconds(tmp_path_factory):
     """``piper_seconds(text)``: audible seconds of ``text`` in the bundled voice."""
-    from agent.speech import speak_to_wav
+    from runtime.speech import speak_to_wav
 
     folder = tmp_path_factory.mktemp("answers")
 

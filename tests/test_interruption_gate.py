@@ -25,8 +25,8 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.tests.utils import SleepFrame, run_test
 from pipecat.frames.frames import TextType
 
-from processors.interruption_frames import PlaybackPauseFrame, PlaybackResumeFrame, PlaybackStateFrame
-from processors.playback_gate import PlaybackGate, PlaybackGateSettings
+from processors.interruption.frames import PlaybackPauseFrame, PlaybackResumeFrame, PlaybackStateFrame
+from processors.playback.gate import PlaybackGate, PlaybackGateSettings
 
 RATE = 24000
 

@@ -16,9 +16,9 @@ from pipecat.frames.frames import (
 )
 from pipecat.tests.utils import SleepFrame, run_test
 
-from agent.transports.wav_file import read_wav_pcm16
+from runtime.transports.wav_file import read_wav_pcm16
 from processors import InterruptionHandler
-from processors.interruption_frames import (
+from processors.interruption.frames import (
     PlaybackPauseFrame,
     PlaybackResumeFrame,
     PlaybackStateFrame,
@@ -26,31 +26,11 @@ from processors.interruption_frames import (
     UserSpeechRejectedFrame,
     UserWordsFrame,
 )
-from processors.interruption_settings import InterruptionSettings
+from processors.interruption.settings import InterruptionSettings
+from testing.frames import mic
 
 RATE = 16000
 CHUNK = 320  # 20 ms
-
-
-def mic(pcm: bytes, *, gain: float = 1.0, lead: float = 0.3, tail: float = 0.6, marks: dict | None = None) -> list:
-    """The mic stream of ``pcm`` in 20 ms frames, paced in real time.
-
-    ``marks`` maps a time (s from the stream start) to frames to send at that point.
-    """
-    samples = np.frombuffer(pcm, "<i2").astype(np.float32) * gain
-    audio = np.concatenate([np.zeros(int(RATE * lead)), samples, np.zeros(int(RATE * tail))])
-    audio = np.clip(audio, -32768, 32767).astype("<i2")
-    pending = sorted((marks or {}).items())
-    out: list = []
-    for i in range(0, len(audio) // CHUNK * CHUNK, CHUNK):
-        t = i / RATE
-        while pending and pending[0][0] <= t:
-            out.extend(pending.pop(0)[1])
-        out += [InputAudioRawFrame(audio=audio[i : i + CHUNK].tobytes(), sample_rate=RATE, num_channels=1),
-                SleepFrame(CHUNK / RATE)]
-    for _, frames in pending:
-        out.extend(frames)
-    return out
 
 
 def kinds(frames) -> list[type]:
@@ -184,7 +164,7 @@ async def test_turn_strategies_keep_only_speech_the_handler_let_through():
     from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
     from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
-    from processors.interruption_turns import handler_turn_strategies
+    from processors.interruption.turns import handler_turn_strategies
 
     def said(text):
         return TranscriptionFrame(text=text, user_id="", timestamp="")

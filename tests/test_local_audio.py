@@ -11,10 +11,10 @@ import pytest
 from pipecat.frames.frames import EndWorkerFrame, Frame, StartFrame, TTSAudioRawFrame
 from pipecat.processors.frame_processor import FrameDirection
 
-from agent.pipeline_runner import run_pipeline
-from tests.test_reliability_audio import MicCounter
+from runtime.pipeline_runner import run_pipeline
+from testing.frames import MicCounter
 
-from agent.transports.local_audio import NoAudioDeviceError, check_devices, list_devices, make_local_audio_transport
+from runtime.transports.local_audio import NoAudioDeviceError, check_devices, list_devices, make_local_audio_transport
 
 
 def test_devices_lists_the_null_device():

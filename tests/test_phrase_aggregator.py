@@ -25,7 +25,7 @@ from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TTSService
 from pipecat.tests.utils import SleepFrame, run_test
 from processors import PhraseAggregator
-from processors.phrase_aggregator import PhraseAggregatorSettings, PhraseFrame
+from processors.phrase.aggregator import PhraseAggregatorSettings, PhraseFrame
 
 
 def llm_tokens(text: str) -> list[str]:
@@ -354,7 +354,7 @@ def test_phrase_frame_is_an_aggregated_text_frame_that_tts_skips_aggregating():
 async def test_piper_speaks_phrases_without_control_text():
     """A stock pipecat TTS (Piper, bundled voice) speaks every phrase; no '<flush>' is read."""
     pytest.importorskip("piper")
-    from agent.models import ModelNotFoundError, piper_voice_path
+    from runtime.models import ModelNotFoundError, piper_voice_path
     from pipecat.services.piper.tts import PiperTTSService
 
     try:

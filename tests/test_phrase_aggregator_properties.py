@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from pipecat.frames.frames import LLMFullResponseEndFrame, LLMFullResponseStartFrame, LLMTextFrame
 from pipecat.tests.utils import run_test
-from processors.phrase_aggregator import PhraseAggregator, PhraseFrame
-from processors.phrase_rules import PhraseSettings, PhraseStream
-from processors.text_cleanup import TextCleaner, clean_text
+from processors.phrase.aggregator import PhraseAggregator, PhraseFrame
+from processors.phrase.rules import PhraseSettings, PhraseStream
+from processors.phrase.text_cleanup import TextCleaner, clean_text
 
 # Anything that could open a control tag: "<" followed by other than whitespace, digit, "=".
 TAG = re.compile(r"<[^\s\d=]")

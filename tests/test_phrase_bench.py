@@ -51,7 +51,7 @@ def test_records_from_the_run(results):
 
 
 def test_uses_the_shipped_phrase_settings():
-    from agent.config import load_toml
+    from pipelines.config import load_toml
 
     settings, tts = bench.product_settings()
     _, tables = load_toml("file")

@@ -17,31 +17,17 @@ import time
 import pytest
 from loguru import logger
 
-from agent.transports.local_audio import make_local_audio_transport
-from agent.transports.local_audio_guard import GuardedAudioInput, GuardedAudioOutput
+from runtime.transports.local_audio import make_local_audio_transport
+from runtime.transports.local_audio_guard import GuardedAudioInput, GuardedAudioOutput
 from pipecat.frames.frames import ErrorFrame, Frame, InputAudioRawFrame, TTSAudioRawFrame
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
+from testing.frames import MicCounter
 
 END_WITHIN_S = 6.0  # from the fault to the end of the run
-
-
-class MicCounter(FrameProcessor):
-    """Counts microphone frames (and swallows them)."""
-
-    def __init__(self):
-        super().__init__()
-        self.mic_frames = 0
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection):
-        await super().process_frame(frame, direction)
-        if isinstance(frame, InputAudioRawFrame):
-            self.mic_frames += 1
-            return
-        await self.push_frame(frame, direction)
 
 
 class ErrorCollector(BaseObserver):
@@ -169,7 +155,7 @@ def test_a_device_gone_before_its_stream_opens_is_one_error_not_a_crash():
         from pipecat.pipeline.worker import PipelineParams, PipelineWorker
         from pipecat.transports.local.audio import LocalAudioTransportParams
         from pipecat.workers.runner import WorkerRunner
-        from agent.transports.local_audio_guard import GuardedLocalAudioTransport
+        from runtime.transports.local_audio_guard import GuardedLocalAudioTransport
 
         logger.remove()
         logger.add(sys.stdout, level="ERROR", format="{message}")

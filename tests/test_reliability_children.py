@@ -18,46 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_child_process import alive, wait_gone
+from testing.processes import alive, wait_gone
+from testing.processes import child_pids, read_transcript, start_run, wait_for_answers
 
 ROOT = Path(__file__).resolve().parents[1]
 EXIT_WITHIN_S = 10.0  # from the signal to the process' exit (pipecat's own cancel timeout is 20 s)
-
-
-def start_run(run_dir: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "run", "--pipeline", "file", "--run-dir", str(run_dir), "--console", "off"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-
-
-def transcript(run_dir: Path) -> list[dict]:
-    """Every line of the transcript, each of which must be complete JSON."""
-    path = run_dir / "transcript.jsonl"
-    if not path.exists():
-        return []
-    text = path.read_text()
-    assert not text or text.endswith("\n"), "a partly written transcript line"
-    return [json.loads(line) for line in text.splitlines()]
-
-
-def wait_for_first_answer(proc: subprocess.Popen, run_dir: Path, timeout: float = 240) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        lines = transcript(run_dir)
-        if any(line["who"] == "bot" for line in lines):
-            return lines
-        if proc.poll() is not None:
-            raise AssertionError(f"the run ended early ({proc.returncode}): {proc.stderr.read()[-2000:]}")
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("no answer in the transcript in time")
-
-
-def child_pids(run_dir: Path) -> dict[str, int]:
-    """The child servers' pids, from the run's log ("llm-server ready (pid N)")."""
-    log = (run_dir / "agent.log").read_text()
-    return {name: int(pid) for name, pid in re.findall(r"(\S+-server) ready \(pid (\d+)\)", log)}
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -65,7 +30,7 @@ def test_a_signal_mid_run_stops_the_children_and_keeps_the_transcript(tmp_path, 
     run_dir = tmp_path / "run"
     proc = start_run(run_dir)
     try:
-        before = wait_for_first_answer(proc, run_dir)
+        before = wait_for_answers(proc, run_dir)
         pids = child_pids(run_dir)
         assert set(pids) == {"llm-server", "tts-server"} and all(alive(p) for p in pids.values())
         sent = time.monotonic()
@@ -80,7 +45,7 @@ def test_a_signal_mid_run_stops_the_children_and_keeps_the_transcript(tmp_path, 
     assert proc.returncode == 0 and "Traceback" not in err
     gone = {name: wait_gone(pid) for name, pid in pids.items()}
     assert all(gone.values()), f"outlived the agent: {gone}"
-    after = transcript(run_dir)
+    after = read_transcript(run_dir)
     assert after[: len(before)] == before  # what was said is kept as it was written
     assert any(line["who"] == "user" for line in after) and any(line["who"] == "bot" for line in after)
 

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from agent.child_process import free_port
-from agent.llm_server import LocalLLMServer
-from bench.net_delay_proxy import NetDelayProxy
+from runtime.child_process import free_port
+from runtime.llm_server import LocalLLMServer
+from testing.net_delay_proxy import NetDelayProxy
 from pipecat.frames.frames import (
     ErrorFrame,
     InterruptionFrame,
@@ -25,8 +25,8 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipelines.components.llm import _openai_llm
-from processors.gradium_probe import PipelineProbe
-from tests.fake_openai_server import FakeOpenAIServer
+from testing.probe import PipelineProbe
+from testing.fake_openai_server import FakeOpenAIServer
 
 TIMEOUT_S = 1.0  # the service's network timeout against the scripted server (the pipelines use 20 s)
 REAL_TIMEOUT_S = 5.0  # against llama.cpp: a cold first token can take over a second on a busy CI machine

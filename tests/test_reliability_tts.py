@@ -16,14 +16,15 @@ import time
 
 import pytest
 
-from agent.child_process import free_port
-from agent.tts_server import TTSServer
+from runtime.child_process import free_port
+from runtime.tts_server import TTSServer
 from pipecat.frames.frames import ErrorFrame, LLMFullResponseEndFrame, LLMFullResponseStartFrame, TTSAudioRawFrame
-from processors.gradium_probe import PipelineProbe
-from processors.gradium_settings import GradiumConnectionParams
-from processors.gradium_tts import GradiumTTSService
-from processors.phrase_aggregator import PhraseFrame
-from tests.ws_fault_proxy import Fault, WsFaultProxy
+from testing.probe import PipelineProbe
+from processors.gradium.settings import GradiumConnectionParams
+from processors.gradium.tts import GradiumTTSService
+from processors.phrase.aggregator import PhraseFrame
+from testing.ws_fault_proxy import Fault, WsFaultProxy
+from testing.frames import answer, wait_until
 
 RATE = 24000
 PARAMS = GradiumConnectionParams(
@@ -41,17 +42,6 @@ PARAMS = GradiumConnectionParams(
 LONG = ("This is the first answer, and it is long enough to be cut in the middle.",
         "It goes on for a while, so that the fault lands while audio is still coming.")
 ERROR_WITHIN_S = 1.5  # from the fault to the ErrorFrame (socket-level faults)
-
-
-def answer(*phrases: str) -> list:
-    frames = [PhraseFrame(text=p, text_type="sentence", flush=True) for p in phrases]
-    return [LLMFullResponseStartFrame(), *frames, LLMFullResponseEndFrame()]
-
-
-async def wait_until(cond, timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
-        while not cond():
-            await asyncio.sleep(0.02)
 
 
 def audio_contexts(probe: PipelineProbe, after: int = 0) -> list[str]:

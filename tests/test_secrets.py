@@ -16,16 +16,16 @@ from pathlib import Path
 from loguru import logger
 
 from agent.app import run_built
-from agent.child_process import child_environment
-from agent.llm_server import LocalLLMServer
-from agent.tts_server import TTSServer
-from agent.tts_server.__main__ import build_parser
-from agent.tts_server_process import LocalTTSServer
+from runtime.child_process import child_environment
+from runtime.llm_server import LocalLLMServer
+from runtime.tts_server import TTSServer
+from runtime.tts_server.__main__ import build_parser
+from runtime.tts_server_process import LocalTTSServer
 from pipecat.frames.frames import LLMFullResponseEndFrame
 from pipelines.builder import build_pipeline
-from processors.gradium_probe import PipelineProbe
-from tests.fake_openai_server import FakeOpenAIServer
-from tests.test_reliability_tts import answer
+from testing.probe import PipelineProbe
+from testing.fake_openai_server import FakeOpenAIServer
+from testing.frames import answer
 
 OPENAI_KEY = "sk-test-OPENAI-5ecret-4f1b2c3d9e8a7b6c"
 GRADIUM_KEY = "gsk-test-GRADIUM-5ecret-0a9b8c7d6e5f4a3b"

@@ -11,13 +11,13 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.tests.utils import run_test
 
-from agent.transports.wav_file import read_wav_pcm16
+from runtime.transports.wav_file import read_wav_pcm16
 from pipelines.builder import build_pipeline
 from processors import InterruptionHandler
-from processors.interruption_frames import PlaybackPauseFrame, PlaybackResumeFrame, PlaybackStateFrame
-from processors.interruption_onset import SpeechOnsetDetector, confidence_value
-from processors.shared_silero import SharedSileroVADAnalyzer
-from tests.test_interruption_handler import mic
+from processors.interruption.frames import PlaybackPauseFrame, PlaybackResumeFrame, PlaybackStateFrame
+from processors.interruption.onset import SpeechOnsetDetector, confidence_value
+from processors.vad.shared_silero import SharedSileroVADAnalyzer
+from testing.frames import mic
 
 RATE, CHUNK = 16000, 640  # 20 ms of 16-bit audio
 

@@ -11,11 +11,11 @@ import asyncio
 import numpy as np
 import pytest
 
-from agent.models import whisper_model_path
-from agent.transports.wav_file import read_wav_pcm16
+from runtime.models import whisper_model_path
+from runtime.transports.wav_file import read_wav_pcm16
 from bench.voice_to_voice_bench import word_errors as bench_word_errors
-from processors.streaming_whisper_decoder import DecoderSettings, WindowedWhisperDecoder, compression_ratio
-from processors.streaming_whisper_segment import Segment
+from processors.streaming_whisper.decoder import DecoderSettings, WindowedWhisperDecoder, compression_ratio
+from processors.streaming_whisper.segment import Segment
 
 RATE = 16000
 FRAME = RATE // 50 * 2  # 20 ms of 16-bit PCM
@@ -126,7 +126,7 @@ class Harness:
         from pipecat.pipeline.pipeline import Pipeline
         from pipecat.pipeline.worker import PipelineParams, PipelineWorker
         from pipecat.processors.frame_processor import FrameProcessor
-        from processors.gradium_probe import BackgroundWorker
+        from testing.probe import BackgroundWorker
 
         harness = self
 
@@ -177,7 +177,7 @@ class Harness:
 
 
 def make_stt(**settings):
-    from processors.streaming_whisper_stt import StreamingWhisperSTTService
+    from processors.streaming_whisper.stt import StreamingWhisperSTTService
 
     return StreamingWhisperSTTService(model=whisper_model_path(),
                                       settings=StreamingWhisperSTTService.Settings(**settings) if settings else None)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import signal
 
-from agent.transcript import TranscriptWriter
-from tests.test_child_process import wait_gone
-from tests.test_reliability_children import child_pids, start_run, transcript, wait_for_first_answer
+from runtime.transcript import TranscriptWriter
+from testing.processes import wait_gone
+from testing.processes import child_pids, read_transcript, start_run, wait_for_answers
 
 
 def test_each_line_is_on_disk_as_soon_as_it_is_written(tmp_path):
@@ -28,14 +28,14 @@ def test_a_killed_run_keeps_the_transcript_so_far_and_leaves_no_children(tmp_pat
     run_dir = tmp_path / "run"
     proc = start_run(run_dir)
     try:
-        said = wait_for_first_answer(proc, run_dir)
+        said = wait_for_answers(proc, run_dir)
         pids = child_pids(run_dir)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
     finally:
         if proc.poll() is None:
             proc.kill()
-    kept = transcript(run_dir)  # every line complete JSON
+    kept = read_transcript(run_dir)  # every line complete JSON
     assert kept[: len(said)] == said
     assert [line["who"] for line in said][-1] == "bot" and said[-1]["text"].strip()
     assert all({"who", "text", "start", "end"} <= set(line) for line in kept)

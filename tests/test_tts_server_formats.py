@@ -15,9 +15,9 @@ import soundfile as sf
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from agent.tts_server import FORMATS, TTSServer
-from agent.tts_server.audio_formats import AudioEncoder, lin2alaw, lin2ulaw, resolve_format
-from agent.tts_server.segmenter import TextSegmenter
+from runtime.tts_server import FORMATS, TTSServer
+from runtime.tts_server.audio_formats import AudioEncoder, lin2alaw, lin2ulaw, resolve_format
+from runtime.tts_server.segmenter import TextSegmenter
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

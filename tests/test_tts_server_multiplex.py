@@ -10,7 +10,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from agent.tts_server import TTSServer
+from runtime.tts_server import TTSServer
 
 TIMEOUT = 60
 LONG_TEXT = " ".join(f"This is sentence number {i}, and it goes on for a little while." for i in range(1, 31))
@@ -114,7 +114,7 @@ async def test_text_for_unknown_client_req_id_is_error(server):
 
 
 async def test_request_limit_per_socket():
-    from agent.tts_server import TTSServerSettings
+    from runtime.tts_server import TTSServerSettings
 
     async with TTSServer(settings=TTSServerSettings(max_requests_per_connection=2)) as srv:
         async with connect(srv.url) as ws:

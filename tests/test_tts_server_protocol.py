@@ -15,7 +15,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from agent.tts_server import TTS_PATH, TTSServer, TTSServerSettings
+from runtime.tts_server import TTS_PATH, TTSServer, TTSServerSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 30
@@ -376,7 +376,7 @@ def test_cli_prints_url_serves_and_stops_on_sigterm(tmp_path):
     secret = "cli-secret-abcdef"
     env = {**os.environ, "TTS_SERVER_API_KEY": secret, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agent.tts_server", "--port", "0"],
+        [sys.executable, "-m", "runtime.tts_server", "--port", "0"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -405,7 +405,7 @@ def test_cli_prints_url_serves_and_stops_on_sigterm(tmp_path):
 
 
 def test_cli_bad_port_is_one_error_line():
-    from agent.tts_server.__main__ import main
+    from runtime.tts_server.__main__ import main
 
     assert main(["--port", "70000"]) == 1
 
@@ -413,7 +413,7 @@ def test_cli_bad_port_is_one_error_line():
 def test_cli_port_in_use_is_one_error_line(capsys):
     import socket
 
-    from agent.tts_server.__main__ import main
+    from runtime.tts_server.__main__ import main
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,7 +9,7 @@ import wave
 import numpy as np
 import pytest
 
-from agent.tts_server import TTSServer
+from runtime.tts_server import TTSServer
 
 gradium = pytest.importorskip("gradium", reason="dev dependency `gradium` is not installed")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.tts_server import TTSServer
-from agent.tts_server.synthesis import PiperSynthesizer, shared_synthesizer
+from runtime.tts_server import TTSServer
+from runtime.tts_server.synthesis import PiperSynthesizer, shared_synthesizer
 
 TEXT = "Hello there, how are you today? I am fine. Thanks for asking!"
 

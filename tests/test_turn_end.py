@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from processors.turn_text_rules import text_completeness
-from processors.turn_transcript_aware import TranscriptAwareTurnSettings, turn_decision
+from processors.turns.text_rules import text_completeness
+from processors.turns.transcript_aware import TranscriptAwareTurnSettings, turn_decision
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -55,9 +55,9 @@ def test_settings_are_checked():
 
 def test_turns_component_is_registered_and_validates(tmp_path):
     import pipelines.components.turns_fast  # noqa: F401
-    from agent.config import ConfigError
+    from pipelines.config import ConfigError
     from pipelines.registry import BuildContext, build_slot
-    from processors.turn_transcript_aware import TranscriptAwareTurnStopStrategy
+    from processors.turns.transcript_aware import TranscriptAwareTurnStopStrategy
 
     ctx = BuildContext(config_path=tmp_path / "x.toml", run_dir=tmp_path)
     params = build_slot("turns", {"type": "transcript-aware", "uncertain_silence_secs": 0.8}, ctx)
@@ -70,7 +70,7 @@ def test_turns_component_is_registered_and_validates(tmp_path):
 
 def test_stt_component_is_registered_and_validates(tmp_path):
     import pipelines.components.stt_streaming  # noqa: F401
-    from agent.config import ConfigError
+    from pipelines.config import ConfigError
     from pipelines.registry import BuildContext, build_slot
 
     ctx = BuildContext(config_path=tmp_path / "x.toml", run_dir=tmp_path)

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from agent.transports.wav_file import read_wav_pcm16
+from runtime.transports.wav_file import read_wav_pcm16
 
 RATE = 16000
 FRAME = RATE // 50 * 2
@@ -56,7 +56,7 @@ class TurnPath:
         from pipecat.pipeline.pipeline import Pipeline
         from pipecat.pipeline.worker import PipelineParams, PipelineWorker
         from pipecat.processors.frame_processor import FrameProcessor
-        from processors.gradium_probe import BackgroundWorker
+        from testing.probe import BackgroundWorker
 
         frames = self.frames
 

@@ -19,9 +19,9 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from agent.pipeline_runner import run_pipeline as run_processors
+from runtime.pipeline_runner import run_pipeline as run_processors
 
-from agent.transports.wav_file import WavFileParams, WavFileTransport
+from runtime.transports.wav_file import WavFileParams, WavFileTransport
 
 
 class MicListener(FrameProcessor):

@@ -1,5 +1,8 @@
-"""Importing this package registers every built-in component type with the registry."""
+"""The built-in component types, one module per config section (``[stt]`` → ``stt.py``, ...).
+
+Importing this package registers every type with :mod:`pipelines.registry`.
+"""
 
 from pipelines.components import (  # noqa: F401
-    interruption, llm, processors, stt, stt_streaming, transports, tts, turns, turns_fast, vad,
+    interruption, llm, phrase_aggregator, playback, stt, transport, tts, turns, vad,
 )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import httpx
 from pipecat.services.openai.llm import OpenAILLMService
 
-from agent.config import ConfigError
+from pipelines.config import ConfigError
 from pipelines.registry import BuildContext, register
 
 DEFAULT_PROMPT = (
@@ -79,7 +79,7 @@ def _openai_llm(*, base_url: str | None, api_key: str, model: str, system_prompt
 def local_llm(opts: LocalLLMOptions, ctx: BuildContext):
     from pathlib import Path
 
-    from agent.llm_server import LocalLLMServer
+    from runtime.llm_server import LocalLLMServer
 
     model_path = Path(opts.model_path) if opts.model_path else None
     if model_path and not model_path.exists():

@@ -1,11 +1,13 @@
-"""``[stt]``: speech-to-text, local Whisper (bundled tiny.en) or OpenAI's cloud STT."""
+"""``[stt]``: speech-to-text: ``streaming-whisper`` (transcribes while the user speaks), ``whisper``
+(pipecat's stock local Whisper, bundled tiny.en) or ``openai`` (cloud)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
-from agent.config import ConfigError
+from pipelines.config import ConfigError
 from pipelines.registry import BuildContext, register
 
 
@@ -29,11 +31,9 @@ class WhisperOptions:
 
 @register("stt", "whisper", WhisperOptions, "faster-whisper, local CPU")
 def whisper(opts: WhisperOptions, ctx: BuildContext):
-    from pathlib import Path
-
     from pipecat.services.whisper.stt import WhisperSTTService
 
-    from agent.models import whisper_model_path
+    from runtime.models import whisper_model_path
 
     model = str(whisper_model_path()) if opts.model == "bundled" else opts.model
     if opts.model != "bundled" and not Path(model).exists():
@@ -68,3 +68,63 @@ def openai_stt(opts: OpenAISTTOptions, ctx: BuildContext):
     if not key:
         raise ConfigError(ctx.config_path, "stt", "OPENAI_API_KEY is not set; set it or use a local preset (laptop), which needs no key")
     return OpenAISTTService(api_key=key, settings=OpenAISTTService.Settings(model=opts.model, language=opts.language))
+
+
+@dataclass
+class StreamingWhisperOptions:
+    """:class:`processors.streaming_whisper.stt.StreamingWhisperSTTService`.
+
+    Parameters:
+        model: ``"bundled"`` (Whisper tiny.en) or a CTranslate2 model folder.
+        compute_type: CTranslate2 compute type (``int8`` is fastest on a CPU).
+        language: Spoken language code.
+        cpu_threads: Decoder threads (0: CTranslate2's default).
+        beam_size: 1 = greedy.
+        min_window_secs: Shortest encoder window (speech padded with silence to it).
+        no_speech_prob: Drop text whose no-speech probability is at least this.
+        tail_quiet_secs: Quiet at the end of the speech that starts a background tail pass.
+        final_tail_secs: A pass is final if it heard this far past the VAD's speech end.
+        interim_step_secs: New speech that starts an interim pass (0: none).
+        eager: Push an eager transcript when a tail pass ends in quiet (for preemptive LLM).
+    """
+
+    model: str = "bundled"
+    compute_type: str = "int8"
+    language: str = "en"
+    cpu_threads: int = 0
+    beam_size: int = 1
+    min_window_secs: float = 10.0
+    no_speech_prob: float = 0.6
+    tail_quiet_secs: float = 0.06
+    final_tail_secs: float = 0.1
+    interim_step_secs: float = 0.0
+    eager: bool = True
+
+
+@register("stt", "streaming-whisper", StreamingWhisperOptions,
+          "faster-whisper transcribing while the user speaks (int8, beam 1, short window)")
+def streaming_whisper(opts: StreamingWhisperOptions, ctx: BuildContext):
+    from runtime.models import whisper_model_path
+    from processors.streaming_whisper.decoder import DecoderSettings
+    from processors.streaming_whisper.stt import StreamingWhisperSTTService
+
+    model = str(whisper_model_path()) if opts.model == "bundled" else opts.model
+    if opts.model != "bundled" and not Path(model).exists():
+        raise ConfigError(ctx.config_path, "stt.model", f"model folder not found: {model} (offline: use 'bundled')")
+    try:
+        decoder = DecoderSettings(language=opts.language, beam_size=opts.beam_size,
+                                  min_window_secs=opts.min_window_secs, no_speech_prob=opts.no_speech_prob)
+    except ValueError as e:
+        raise ConfigError(ctx.config_path, "stt", str(e)) from None
+    return StreamingWhisperSTTService(
+        model=model,
+        compute_type=opts.compute_type,
+        cpu_threads=opts.cpu_threads,
+        decoder=decoder,
+        settings=StreamingWhisperSTTService.Settings(
+            tail_quiet_secs=opts.tail_quiet_secs,
+            final_tail_secs=opts.final_tail_secs,
+            interim_step_secs=opts.interim_step_secs,
+            eager=opts.eager,
+        ),
+    )

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from agent.config import ConfigError
+from pipelines.config import ConfigError
 from pipelines.registry import BuildContext, register
 
 GRADIUM_REGIONS = {
@@ -52,9 +52,9 @@ class GradiumOptions:
 
 @register("tts", "gradium", GradiumOptions, "Gradium WebSocket TTS (local server without a key)")
 def gradium(opts: GradiumOptions, ctx: BuildContext):
-    from processors.gradium_tts import GradiumTTSService
+    from processors.gradium.tts import GradiumTTSService
 
-    from agent.tts_server_process import LocalTTSServer
+    from runtime.tts_server_process import LocalTTSServer
 
     key = os.environ.get(opts.api_key_env) or None
     if opts.require_key and not key:
@@ -95,7 +95,7 @@ class PiperOptions:
 def piper(opts: PiperOptions, ctx: BuildContext):
     from pipecat.services.piper.tts import PiperTTSService
 
-    from agent.models import piper_voice_path
+    from runtime.models import piper_voice_path
 
     return PiperTTSService(
         download_dir=piper_voice_path().parent,

@@ -29,7 +29,7 @@ def silero(opts: SileroOptions, ctx: BuildContext):
     from pipecat.audio.vad.vad_analyzer import VADParams
     from pipecat.processors.audio.vad_processor import VADProcessor
 
-    from processors.shared_silero import SharedSileroVADAnalyzer
+    from processors.vad import SharedSileroVADAnalyzer
 
     params = VADParams(
         confidence=opts.confidence,
@@ -37,6 +37,5 @@ def silero(opts: SileroOptions, ctx: BuildContext):
         stop_secs=opts.stop_secs,
         min_volume=opts.min_volume,
     )
-    # The interruption handler right after reads its scores instead of running Silero again.
-    ctx.vad_analyzer = SharedSileroVADAnalyzer(params=params)
-    return VADProcessor(vad_analyzer=ctx.vad_analyzer)
+    # Shareable: the builder hands this analyzer to the interruption handler (one Silero for both).
+    return VADProcessor(vad_analyzer=SharedSileroVADAnalyzer(params=params))

@@ -1,0 +1,116 @@
+"""State of one Gradium TTS request (one answer), and the service's counters."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from processors.gradium.connection import GradiumSocket
+from processors.gradium.protocol import FLUSH_MARKER
+from processors.gradium.settings import GradiumConnectionParams
+
+
+@dataclass
+class GradiumTTSStats:
+    """Counters for tests and benchmarks.
+
+    Parameters:
+        sockets_opened: WebSocket handshakes completed.
+        answers: Requests started (one per answer / speak frame).
+        handshakes_on_critical_path: Answers that had to wait for a handshake because no
+            socket was open when they started.
+        answers_completed: Requests that got their ``end_of_stream``.
+        answers_interrupted: Requests cancelled by an interruption.
+        sockets_closed_on_interruption: Sockets closed to stop server-side generation.
+        audio_seconds_received: Audio received for live requests.
+        audio_seconds_dropped: Audio that arrived for cancelled requests and was dropped.
+        failovers: Requests replayed on a new socket after theirs failed.
+        errors: Error frames pushed.
+    """
+
+    sockets_opened: int = 0
+    answers: int = 0
+    handshakes_on_critical_path: int = 0
+    answers_completed: int = 0
+    answers_interrupted: int = 0
+    sockets_closed_on_interruption: int = 0
+    audio_seconds_received: float = 0.0
+    audio_seconds_dropped: float = 0.0
+    failovers: int = 0
+    errors: int = 0
+
+
+@dataclass(frozen=True)
+class GradiumRequestInfo:
+    """Passed to ``on_request_started``: which socket an answer went out on.
+
+    Parameters:
+        context_id: The pipecat audio context (also the ``client_req_id`` when multiplexing).
+        socket_id: Process-unique id of the socket.
+        socket_age_s: How long the socket had been open when the answer took it.
+        waited_for_handshake: Whether the answer had to wait for a handshake.
+        failover: Whether this is a replay after the previous socket failed.
+    """
+
+    context_id: str
+    socket_id: int
+    socket_age_s: float
+    waited_for_handshake: bool
+    failover: bool = False
+
+
+@dataclass
+class GradiumRequest:
+    """What was sent for one answer (so it can be replayed) and what came back."""
+
+    context_id: str
+    client_req_id: str | None
+    socket: GradiumSocket
+    sent: list[str] = field(default_factory=list)
+    eos_sent: bool = False
+    cancelled: bool = False
+    finished: bool = False
+    got_ready: bool = False
+    sample_rate: int | None = None
+    audio_started: bool = False
+    failovers: int = 0
+    setup_at: float = field(default_factory=time.monotonic)
+    owed_since: float | None = None  # first <flush>/end_of_stream: audio is due from here
+    last_message_at: float = field(default_factory=time.monotonic)
+    resampler: Any = None
+    timer: asyncio.TimerHandle | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def live(self) -> bool:
+        """Neither finished nor cancelled."""
+        return not (self.finished or self.cancelled)
+
+    def wire_text(self, text: str, flush: bool) -> str:
+        """``text`` as sent: a space between chunks that lack one, ``<flush>`` when asked."""
+        if self.sent and text and not text[0].isspace() and not self.sent[-1][-1:].isspace():
+            text = " " + text
+        return f"{text} {FLUSH_MARKER}" if flush else text
+
+    def mark_owed(self) -> None:
+        """Audio is now due (a flush or end_of_stream went out)."""
+        if self.owed_since is None:
+            self.owed_since = time.monotonic()
+
+    def overdue(self, params: GradiumConnectionParams) -> str | None:
+        """Why the server is late with this request, or None while it is on time."""
+        now = time.monotonic()
+        if not self.got_ready and now - self.setup_at > params.ready_timeout_s:
+            return f"sent no 'ready' within {params.ready_timeout_s:g}s of 'setup'"
+        if self.owed_since is not None and not self.audio_started:
+            if now - max(self.owed_since, self.setup_at) > params.first_audio_timeout_s:
+                return f"sent no audio within {params.first_audio_timeout_s:g}s"
+        if self.eos_sent and self.audio_started and now - self.last_message_at > params.stall_timeout_s:
+            return f"stalled: nothing for {params.stall_timeout_s:g}s before 'end_of_stream'"
+        return None
+
+    def awaiting_output(self) -> bool:
+        """Whether audio or the end of the stream is due (the audio context must stay open)."""
+        return self.owed_since is not None and self.live

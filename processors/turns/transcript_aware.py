@@ -1,0 +1,330 @@
+"""``TranscriptAwareTurnStopStrategy``: end the user's turn fast when it is clearly over, wait
+when it is not, and have the answer ready either way.
+
+At each VAD stop two verdicts are combined (:func:`turn_decision`): Smart Turn v3 on the audio
+(a probability) and the transcript's ending (:func:`~processors.turns.text_rules.text_completeness`):
+
+- a question Whisper closed with ``?`` and probability >= ``question_probability``, or a
+  statement closed with ``.``/``!`` and probability >= ``complete_probability``: the turn ends
+  at once;
+- text that cannot end a sentence ("... a table for", "... and", a trailing comma/ellipsis), or
+  unpunctuated text with probability < ``incomplete_probability``: wait until
+  ``incomplete_silence_secs`` of silence;
+- anything else (e.g. "I'd like to book a table." with a so-so probability): wait until
+  ``uncertain_silence_secs`` of silence.
+
+If the user speaks again during a wait, the turn goes on and the next stop is judged on the
+whole turn (Smart Turn keeps the turn's audio; the text is the turn's transcript so far). The
+VAD reports resumed speech only ``start_secs`` (and a little) after it resumed, so the waits
+count silence from the last loud audio frame (``resume_db`` below the turn's loudest), for at
+most ``resume_grace_secs`` beyond the planned end: a pause just shorter than the wait is not
+cut off while the VAD is still confirming the new speech.
+Stock pipecat ends the turn whenever Smart Turn says > 0.5, which with a mid-sentence pause
+cuts the user off, and waits 3 s whenever it says <= 0.5, even after a plain question.
+
+Preemptive generation: with ``preemptive``, the LLM is started on the transcript as soon as it
+is known (an ``EagerTranscriptionFrame`` from the streaming STT before the VAD stop, or the
+final transcript), through pipecat's speculative inference: the answer is held by the LLM
+service's speculation gate, released the moment the turn ends, and discarded if the user goes
+on or the final transcript differs. Smart Turn also runs on the eager transcript (the speech
+has gone quiet), so at the VAD stop its verdict is usually ready; it is reused only if nothing
+loud was heard since.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from loguru import logger
+
+from pipecat.frames.frames import (
+    EagerTranscriptionFrame,
+    Frame,
+    InputAudioRawFrame,
+    MetricsFrame,
+    SpeechControlParamsFrame,
+    StartFrame,
+    TranscriptionFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.processors.frame_processor import FrameProcessorSetup
+from pipecat.turns.types import ProcessFrameResult, UserTurnSpeculation
+from pipecat.turns.user_stop import BaseUserTurnStopStrategy, NormalizedMatch
+
+from processors.streaming_whisper.segment import frame_rms
+from processors.turns.smart_analyzer import TurnSmartAnalyzer
+from processors.turns.text_rules import text_completeness
+
+__all__ = ["TranscriptAwareTurnSettings", "TranscriptAwareTurnStopStrategy", "turn_decision"]
+
+
+@dataclass
+class TranscriptAwareTurnSettings:
+    """Thresholds of :class:`TranscriptAwareTurnStopStrategy` (see :func:`turn_decision`).
+
+    Parameters:
+        question_probability: Smart Turn probability that ends a ``?`` question at once.
+        complete_probability: Smart Turn probability that ends a ``.``/``!`` statement at once.
+        incomplete_probability: Below this, unpunctuated text counts as unfinished.
+        uncertain_silence_secs: Silence (since the speech end) after which an uncertain turn
+            ends.
+        incomplete_silence_secs: Silence after which an unfinished-sounding turn ends.
+        preemptive: Start the LLM on the transcript before the turn is confirmed.
+        resume_db: Audio this far below the turn's loudest frame is silence for the waits.
+        resume_grace_secs: Longest extension of a wait by loud audio the VAD has not
+            confirmed as speech yet.
+    """
+
+    question_probability: float = 0.5
+    complete_probability: float = 0.95
+    incomplete_probability: float = 0.5
+    uncertain_silence_secs: float = 1.0
+    incomplete_silence_secs: float = 2.0
+    preemptive: bool = True
+    resume_db: float = 30.0
+    resume_grace_secs: float = 0.5
+
+    def __post_init__(self):
+        for name in ("question_probability", "complete_probability", "incomplete_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be within 0..1, got {getattr(self, name)}")
+        if not 0.0 < self.uncertain_silence_secs <= self.incomplete_silence_secs:
+            raise ValueError("need 0 < uncertain_silence_secs <= incomplete_silence_secs")
+
+
+def turn_decision(probability: float, text: str, settings: TranscriptAwareTurnSettings) -> tuple[str, float]:
+    """``("end" | "uncertain" | "incomplete", seconds of silence to wait)`` for one VAD stop."""
+    s = settings
+    completeness = text_completeness(text)
+    if completeness == "incomplete":
+        return "incomplete", s.incomplete_silence_secs
+    if completeness == "complete":
+        question = text.rstrip("\"')] ").endswith("?")
+        if probability >= (s.question_probability if question else s.complete_probability):
+            return "end", 0.0
+    elif probability < s.incomplete_probability:
+        return "incomplete", s.incomplete_silence_secs
+    return "uncertain", s.uncertain_silence_secs
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a} {b}".strip()
+
+
+class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
+    """Smart Turn + transcript ending decide the turn end; optional speculative answer.
+
+    Event handlers:
+        on_verdict(strategy, info): at each decision, with a dict
+            ``{probability, text, completeness, decision, wait_secs}``.
+    """
+
+    def __init__(
+        self,
+        *,
+        turn_analyzer: TurnSmartAnalyzer | None = None,
+        settings: TranscriptAwareTurnSettings | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self._analyzer = turn_analyzer or TurnSmartAnalyzer()
+        self._settings = settings or TranscriptAwareTurnSettings()
+        self._match = NormalizedMatch()
+        self._vad_speaking = False
+        self._text = ""  # finalized transcripts of this turn
+        self._peak = 0.0  # loudest audio frame of this turn (RMS)
+        self._last_loud = 0.0  # time.time() of the last loud frame
+        self._speculation: UserTurnSpeculation | None = None
+        self._register_event_handler("on_verdict", sync=True)
+        self._clear_stop()
+
+    @property
+    def settings(self) -> TranscriptAwareTurnSettings:
+        return self._settings
+
+    def _clear_stop(self) -> None:
+        self._stopped = False  # a VAD stop not yet followed by speech
+        self._speech_end = 0.0
+        self._probability: float | None = None
+        self._final = False  # the stop's final transcript arrived
+        self._verdict_task: asyncio.Task | None = None
+        self._wait_task: asyncio.Task | None = None
+        # Smart Turn started on the eager transcript, before the VAD stop.
+        self._early_task: asyncio.Task | None = None
+        self._early_at = 0.0
+        self._early_p: float | None = None
+
+    async def _cancel_tasks(self, *, early: bool = False) -> None:
+        tasks = [self._verdict_task, self._wait_task] + ([self._early_task] if early else [])
+        for task in tasks:
+            if task and task is not asyncio.current_task() and not task.done():
+                await self.task_manager.cancel_task(task)
+        self._verdict_task = self._wait_task = None
+        if early:
+            self._early_task = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def setup(self, setup: FrameProcessorSetup):
+        await super().setup(setup)
+        self._analyzer.set_sample_rate(setup.audio_in_sample_rate)
+
+    async def cleanup(self):
+        await super().cleanup()
+        await self._cancel_tasks(early=True)
+        await self._analyzer.cleanup()
+
+    async def handle_user_turn_started(self):
+        await self._reset_turn()
+
+    async def handle_user_turn_stopped(self):
+        await self._reset_turn()
+        self._analyzer.clear()
+
+    async def _reset_turn(self):
+        await self._cancel_tasks(early=True)
+        await self._withdraw()
+        self._text = ""
+        self._peak = 0.0
+        self._clear_stop()
+
+    # -- frames ---------------------------------------------------------------------------
+
+    async def process_frame(self, frame: Frame) -> ProcessFrameResult:
+        await super().process_frame(frame)
+        if isinstance(frame, StartFrame):
+            await self.broadcast_frame(SpeechControlParamsFrame, turn_params=self._analyzer.params)
+        elif isinstance(frame, InputAudioRawFrame):
+            self._analyzer.append_audio(frame.audio, self._vad_speaking)
+            self._track_level(frame.audio)
+        elif isinstance(frame, VADUserStartedSpeakingFrame):
+            self._analyzer.update_vad_start_secs(frame.start_secs)
+            self._vad_speaking = True
+            if self._stopped or self._early_task:  # the user goes on: all of it is stale
+                await self._cancel_tasks(early=True)
+                await self._withdraw()
+                self._clear_stop()
+        elif isinstance(frame, VADUserStoppedSpeakingFrame):
+            await self._on_vad_stop(frame)
+        elif isinstance(frame, EagerTranscriptionFrame):
+            await self._speculate(_join(self._text, frame.text))
+            stale = self._early_task is not None and self._last_loud > self._early_at
+            if not self._stopped and (self._early_task is None or stale):
+                # The speech went quiet and the words are known: judge the audio now, so the
+                # verdict is ready when the VAD stops.
+                if self._early_task and not self._early_task.done():
+                    await self.task_manager.cancel_task(self._early_task)
+                self._early_at = time.time()
+                self._early_task = self.task_manager.create_task(self._run_early(), f"{self}::early")
+        elif isinstance(frame, TranscriptionFrame):
+            self._text = _join(self._text, frame.text)
+            if self._stopped:
+                self._final = True
+                await self._speculate(self._text)
+                await self._decide()
+        return ProcessFrameResult.CONTINUE
+
+    def _track_level(self, audio: bytes) -> None:
+        level = frame_rms(audio)
+        if self._vad_speaking:
+            self._peak = max(self._peak, level)
+        if self._peak and level >= self._peak * 10 ** (-self._settings.resume_db / 20):
+            self._last_loud = time.time()
+
+    async def _on_vad_stop(self, frame: VADUserStoppedSpeakingFrame):
+        await self._cancel_tasks()
+        self._vad_speaking = False
+        self._stopped = True
+        self._speech_end = frame.timestamp - frame.stop_secs
+        self._probability = None
+        self._final = False
+        # Safety net: no transcript or verdict ever comes -> end after the longest wait.
+        self._arm_wait(self._settings.incomplete_silence_secs)
+        early = self._early_task if self._early_task and self._last_loud <= self._early_at else None
+        self._verdict_task = self.task_manager.create_task(self._run_verdict(early), f"{self}::verdict")
+
+    async def _run_early(self):
+        probability, metrics = await self._analyzer.probability()
+        self._early_p = 0.5 if probability is None else probability
+        if metrics:
+            await self.push_frame(MetricsFrame(data=[metrics]))
+
+    async def _run_verdict(self, early: asyncio.Task | None):
+        """Smart Turn's probability for this stop: the early one if nothing was said since."""
+        if early is not None:
+            if not early.done():
+                await asyncio.wait({early})
+            probability = self._early_p
+        else:
+            probability, metrics = await self._analyzer.probability()
+            if metrics:
+                await self.push_frame(MetricsFrame(data=[metrics]))
+        self._verdict_task = None
+        self._probability = 0.5 if probability is None else probability
+        await self._decide()
+
+    # -- decision -------------------------------------------------------------------------
+
+    async def _decide(self):
+        if not self._stopped or self._probability is None or not self._final:
+            return
+        p = self._probability
+        decision, wait = turn_decision(p, self._text, self._settings)
+        logger.debug(f"{self}: p={p:.2f} [{self._text}] -> {decision}")
+        await self._call_event_handler("on_verdict", {
+            "probability": round(p, 3), "text": self._text, "completeness": text_completeness(self._text),
+            "decision": decision, "wait_secs": wait,
+        })
+        if decision == "end":
+            await self._end_turn()
+        else:
+            if self._wait_task:
+                await self.task_manager.cancel_task(self._wait_task)
+            self._arm_wait(wait)
+
+    def _arm_wait(self, silence_secs: float):
+        self._wait_task = self.task_manager.create_task(self._wait_then_end(silence_secs), f"{self}::wait")
+
+    async def _wait_then_end(self, silence_secs: float):
+        planned = self._speech_end + silence_secs
+        latest = planned + self._settings.resume_grace_secs
+        while True:
+            # Silence counts from the last loud frame: speech the VAD has not confirmed yet.
+            due = min(max(planned, self._last_loud + silence_secs), latest)
+            delay = due - time.time()
+            if delay <= 0:
+                break
+            await asyncio.sleep(delay)
+        self._wait_task = None
+        if self._stopped and self._text:
+            await self._end_turn()
+
+    async def _end_turn(self):
+        await self._cancel_tasks()
+        speculation, self._speculation = self._speculation, None
+        if speculation and self._match.matches(speculation.text, self._text):
+            await self.trigger_user_turn_finalized(confirms_speculation=True)
+            return
+        if speculation:
+            await self.trigger_user_turn_speculation_cancelled()
+        await self.trigger_user_turn_stopped()
+
+    # -- speculation ----------------------------------------------------------------------
+
+    async def _speculate(self, text: str):
+        if not self._settings.preemptive or text_completeness(text) == "incomplete":
+            return
+        if self._speculation and self._match.matches(self._speculation.text, text):
+            return
+        await self._withdraw()
+        self._speculation = UserTurnSpeculation(text=text)
+        logger.debug(f"{self}: speculating on [{text}]")
+        await self.trigger_user_turn_inference_triggered(speculation=self._speculation)
+
+    async def _withdraw(self):
+        if self._speculation:
+            self._speculation = None
+            await self.trigger_user_turn_speculation_cancelled()

@@ -10,11 +10,11 @@ from loguru import logger
 
 from contextlib import nullcontext
 
-from pipelines.config import load_toml
 from agent.console import LiveConsole
-from runtime.pipeline_runner import make_worker, run_worker
 from agent.turn_metrics import TurnMetricsObserver
-from pipelines.builder import BuiltPipeline, build_pipeline
+from pipelines.builder import BuiltPipeline, PipelineConfig, build_pipeline, load_config
+from runtime.children import ChildServers
+from runtime.pipeline_runner import make_worker, run_worker
 
 RUNS_DIR = Path("runs")
 
@@ -32,7 +32,7 @@ def new_run_dir(base: Path = RUNS_DIR, name: str = "run") -> Path:
 
 
 def transport_overrides(
-    config: str | Path, *, input_device: int | None = None, output_device: int | None = None
+    config: PipelineConfig, *, input_device: int | None = None, output_device: int | None = None
 ) -> tuple[dict[str, dict], str | None]:
     """Per-run changes to the config's transport: chosen devices, or the WAV fallback.
 
@@ -40,8 +40,7 @@ def transport_overrides(
     """
     from runtime.transports.local_audio import has_sound_devices
 
-    path, tables = load_toml(config)
-    transport = dict(tables.get("transport", {}))
+    transport = dict(config.tables.get("transport", {}))
     if transport.get("type") != "local":
         return {}, None
     if input_device is not None:
@@ -62,17 +61,15 @@ async def run_built(built: BuiltPipeline, *, console: bool = False) -> TurnMetri
     observer = TurnMetricsObserver(built.run_dir / "metrics.jsonl")
     log_sink = logger.add(built.run_dir / "agent.log", level="INFO")
     try:
-        for child in built.child_processes:
-            await asyncio.to_thread(child.start)
-        worker = make_worker(built.pipeline, in_rate=built.options.audio_in_sample_rate,
-                             out_rate=built.options.audio_out_sample_rate, observers=[observer], enable_metrics=True)
-        view = LiveConsole(observer, f"voice-agent · {built.options.name}") if console else nullcontext()
-        with view:
-            await run_worker(worker, handle_signals=True)
+        async with ChildServers(built.child_processes):
+            worker = make_worker(built.pipeline, in_rate=built.options.audio_in_sample_rate,
+                                 out_rate=built.options.audio_out_sample_rate, observers=[observer],
+                                 enable_metrics=True)
+            view = LiveConsole(observer, f"voice-agent · {built.options.name}") if console else nullcontext()
+            with view:
+                await run_worker(worker, handle_signals=True)
     finally:
         observer.close()
-        for child in reversed(built.child_processes):
-            await asyncio.to_thread(child.stop)
         built.transcript.close()
         logger.info(f"run folder: {built.run_dir}")
         logger.remove(log_sink)
@@ -82,11 +79,11 @@ async def run_built(built: BuiltPipeline, *, console: bool = False) -> TurnMetri
 def run(config: str | Path, *, input_device: int | None = None, output_device: int | None = None,
         run_dir: Path | None = None, console: bool = False) -> BuiltPipeline:
     """Run a pipeline config to completion (blocking); returns what was built."""
+    config = load_config(config)
     overrides, notice = transport_overrides(config, input_device=input_device, output_device=output_device)
     if notice:
         print(notice, flush=True)
-    path, _ = load_toml(config)
-    run_dir = run_dir or new_run_dir(name=path.stem)
+    run_dir = run_dir or new_run_dir(name=config.name)
     built = build_pipeline(config, run_dir, overrides)
     asyncio.run(run_built(built, console=console))
     if error := getattr(built.transport, "device_error", None):

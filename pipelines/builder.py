@@ -7,6 +7,7 @@ slot comes from the config.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,14 +43,25 @@ class BuiltPipeline:
 
     pipeline: Any
     transport: Any
-    context: Any
-    aggregators: Any
-    transcript: TranscriptWriter
     config_path: Path
     run_dir: Path
     options: PipelineOptions
+    context: Any = None
+    aggregators: Any = None
+    transcript: TranscriptWriter | None = None
     child_processes: list[ManagedProcess] = field(default_factory=list)
     processors: dict[str, Any] = field(default_factory=dict)
+
+
+def _options_and_context(config: PipelineConfig, run_dir: Path) -> tuple[PipelineOptions, BuildContext]:
+    options = parse_options(PipelineOptions, config.tables.get("pipeline", {}), config.path, "pipeline")
+    ctx = BuildContext(
+        config_path=config.path,
+        run_dir=run_dir,
+        audio_in_sample_rate=options.audio_in_sample_rate,
+        audio_out_sample_rate=options.audio_out_sample_rate,
+    )
+    return options, ctx
 
 
 def vad_analyzer_of(vad: Any) -> Any:
@@ -58,31 +70,44 @@ def vad_analyzer_of(vad: Any) -> Any:
     return getattr(controller, "_vad_analyzer", None)
 
 
-def load_tables(config: str | Path, overrides: dict[str, dict] | None = None) -> tuple[Path, dict[str, Any]]:
-    """Read a config and apply per-slot table overrides (whole tables replace)."""
-    path, tables = load_toml(config)
-    for key, value in tables.items():
-        if key not in SLOTS:
-            raise ConfigError(path, key, f"unknown section (valid: {', '.join(SLOTS)})")
-    tables.update(overrides or {})
-    return path, tables
+@dataclass
+class PipelineConfig:
+    """A pipeline config, read once: its file and its tables (with any per-run overrides)."""
+
+    path: Path
+    tables: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    def with_overrides(self, overrides: dict[str, dict] | None) -> PipelineConfig:
+        """The same config with whole tables replaced by ``overrides``."""
+        return PipelineConfig(self.path, {**self.tables, **(overrides or {})})
 
 
-def build_pipeline(config: str | Path, run_dir: Path, overrides: dict[str, dict] | None = None) -> BuiltPipeline:
+def load_config(config: str | Path | PipelineConfig, overrides: dict[str, dict] | None = None) -> PipelineConfig:
+    """Read a config (a preset name, a path, or one already read) and apply per-slot overrides."""
+    if not isinstance(config, PipelineConfig):
+        path, tables = load_toml(config)
+        for key in tables:
+            if key not in SLOTS:
+                raise ConfigError(path, key, f"unknown section (valid: {', '.join(SLOTS)})")
+        config = PipelineConfig(path, tables)
+    return config.with_overrides(overrides)
+
+
+def build_pipeline(config: str | Path | PipelineConfig, run_dir: Path,
+                   overrides: dict[str, dict] | None = None) -> BuiltPipeline:
     """Build the pipeline a config describes; nothing is started yet."""
     import pipelines.components  # noqa: F401  (registers the built-in types)
     from pipecat.pipeline.pipeline import Pipeline
     from pipecat.processors.aggregators.llm_context import LLMContext
     from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
 
-    path, tables = load_tables(config, overrides)
-    options = parse_options(PipelineOptions, tables.get("pipeline", {}), path, "pipeline")
-    ctx = BuildContext(
-        config_path=path,
-        run_dir=run_dir,
-        audio_in_sample_rate=options.audio_in_sample_rate,
-        audio_out_sample_rate=options.audio_out_sample_rate,
-    )
+    config = load_config(config, overrides)
+    path, tables = config.path, config.tables
+    options, ctx = _options_and_context(config, run_dir)
     if "transport" not in tables:
         raise ConfigError(path, "transport", "required section is missing")
     built: dict[str, Any] = {}
@@ -137,4 +162,26 @@ def build_pipeline(config: str | Path, run_dir: Path, overrides: dict[str, dict]
         options=options,
         child_processes=ctx.child_processes,
         processors={k: v for k, v in built.items() if v is not None},
+    )
+
+
+def build_tts_pipeline(config: str | Path | PipelineConfig, run_dir: Path, *, after_tts: Sequence[Any] = (),
+                       to_speaker: bool = False) -> BuiltPipeline:
+    """The config's ``[tts]`` alone (for ``voice-agent say``): ``tts → after_tts → [speaker]``."""
+    import pipelines.components  # noqa: F401
+    from pipecat.pipeline.pipeline import Pipeline
+
+    config = load_config(config)
+    options, ctx = _options_and_context(config, run_dir)
+    tts = build_slot("tts", config.tables.get("tts"), ctx, default="piper")
+    transport = build_slot("transport", {"type": "local", "echo_cancellation": False}, ctx) if to_speaker else None
+    steps = [tts, *after_tts, transport.output() if transport else None]
+    return BuiltPipeline(
+        pipeline=Pipeline([s for s in steps if s is not None]),
+        transport=transport,
+        config_path=config.path,
+        run_dir=run_dir,
+        options=options,
+        child_processes=ctx.child_processes,
+        processors={"tts": tts},
     )

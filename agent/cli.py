@@ -9,13 +9,15 @@ from pathlib import Path
 
 from loguru import logger
 
+from processors.gradium.protocol import LOCAL_SERVER_PORT
+
 
 def _setup_logging(verbose: bool, quiet: bool = False) -> None:
     logger.remove()
     level = "DEBUG" if verbose else ("WARNING" if quiet else os.environ.get("VOICE_AGENT_LOG", "INFO"))
 
     def ours_or_important(record) -> bool:  # pipecat's own INFO chatter only with -v
-        return verbose or record["level"].no >= 30 or record["name"].split(".")[0] in ("agent", "pipelines", "processors")
+        return verbose or record["level"].no >= 30 or record["name"].split(".")[0] in ("agent", "pipelines", "runtime", "processors")
 
     logger.add(sys.stderr, level=level, filter=ours_or_important,
                format="<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> {message}")
@@ -127,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("tts-server", help="run the local Gradium-compatible TTS server")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8766, help="port (default 8766; 0 = any free port)")
+    p.add_argument("--port", type=int, default=LOCAL_SERVER_PORT,
+                   help=f"port (default {LOCAL_SERVER_PORT}; 0 = any free port)")
     p.add_argument("--api-key", help="require this x-api-key (default: $TTS_SERVER_API_KEY, or none)")
     p.set_defaults(func=cmd_tts_server)
     return parser

@@ -16,7 +16,8 @@ import soxr
 
 from runtime.speech import speak_to_wav
 from runtime.transports.wav_file import UserUtterance, read_wav_pcm16
-from bench.interruption_bench import ScriptedAnswer, ScriptedLLMServer, build_conversation, measure_barge_in, run_conversation
+from testing.conversation import build_conversation, measure_barge_in, run_conversation
+from testing.fake_openai_server import FakeOpenAIServer, ScriptedAnswer
 from processors.echo_cancel.filters import EchoCanceller
 from processors.interruption.settings import InterruptionSettings
 
@@ -152,7 +153,7 @@ async def test_echo_does_not_interrupt_the_bot_but_the_user_does(mode, spoken, t
     utterances = [UserUtterance(path=spoken("Tell me about the ocean.")),
                   UserUtterance(path=spoken("Please tell me about mountains instead."), bot_started_secs=5.0)]
     echo_gain = 0.08 if mode == "echo_guard" else 0.5
-    async with ScriptedLLMServer([ScriptedAnswer(ANSWER, when="ocean"), ScriptedAnswer(SHORT, when="mountain")]) as llm:
+    async with FakeOpenAIServer(answers=[ScriptedAnswer(ANSWER, when="ocean"), ScriptedAnswer(SHORT, when="mountain")]) as llm:
         conv = build_conversation(
             tmp_path, utterances, llm_base_url=llm.base_url, echo_gain=echo_gain, echo_delay_secs=0.06,
             echo_cancellation=mode == "aec", interruption={"echo_guard": mode == "echo_guard"},

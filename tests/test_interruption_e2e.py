@@ -15,15 +15,8 @@ import pytest
 import soundfile as sf
 
 from runtime.transports.wav_file import UserUtterance
-from bench.interruption_bench import (
-    AUDIBLE_PEAK,
-    ScriptedAnswer,
-    ScriptedLLMServer,
-    audible,
-    build_conversation,
-    measure_barge_in,
-    run_conversation,
-)
+from testing.conversation import AUDIBLE_PEAK, audible, build_conversation, measure_barge_in, run_conversation
+from testing.fake_openai_server import FakeOpenAIServer, ScriptedAnswer
 
 pytestmark = pytest.mark.e2e
 
@@ -106,7 +99,7 @@ async def test_barge_ins_stop_playback_and_the_context_keeps_only_heard_words(sp
     ]
     answers = [ScriptedAnswer(OCEAN, word_secs=0.15, when="ocean"), ScriptedAnswer(MOUNTAINS, when="mountain"),
                ScriptedAnswer(RIVERS, when="river"), ScriptedAnswer(FORESTS, when="talk about")]
-    async with ScriptedLLMServer(answers) as llm:
+    async with FakeOpenAIServer(answers=answers) as llm:
         conv = build_conversation(tmp_path, utterances, llm_base_url=llm.base_url)
         await run_conversation(conv)
     said, played = conv.transport.input().said, conv.transport.output().played
@@ -158,7 +151,7 @@ async def test_barge_in_before_the_first_audio_cancels_the_answer_for_good(spoke
         UserUtterance(path=spoken("Tell me about mountains instead."), after_secs=1.5),
     ]
     answers = [ScriptedAnswer(OCEAN, ttft_secs=3.0, when="ocean"), ScriptedAnswer(MOUNTAINS, when="mountain")]
-    async with ScriptedLLMServer(answers) as llm:
+    async with FakeOpenAIServer(answers=answers) as llm:
         conv = build_conversation(tmp_path, utterances, llm_base_url=llm.base_url)
         await run_conversation(conv)
     q, b1 = conv.transport.input().said
@@ -184,7 +177,7 @@ async def test_barge_in_just_as_the_answer_ends(spoken, piper_seconds, tmp_path)
         UserUtterance(path=spoken("Now tell me about mountains please."), bot_started_secs=max(0.0, duration - 0.15)),
     ]
     answers = [ScriptedAnswer(short, when="ocean"), ScriptedAnswer(MOUNTAINS, when="mountain")]
-    async with ScriptedLLMServer(answers) as llm:
+    async with FakeOpenAIServer(answers=answers) as llm:
         conv = build_conversation(tmp_path, utterances, llm_base_url=llm.base_url)
         await run_conversation(conv)
     q, b1 = conv.transport.input().said

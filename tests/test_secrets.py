@@ -74,7 +74,7 @@ async def test_a_conversation_with_keys_set_leaks_them_nowhere(monkeypatch, capl
     out, err = capfd.readouterr()
 
     # The keys were used: the LLM got its bearer token, the TTS server accepted the Gradium key.
-    assert llm_server.requests and llm_server.requests[0]["headers"]["authorization"] == f"Bearer {OPENAI_KEY}"
+    assert llm_server.requests and llm_server.requests[0].headers["authorization"] == f"Bearer {OPENAI_KEY}"
     assert tts_server.stats.connections_rejected == 0 and tts_server.stats.requests_completed >= 1
     transcript = [json.loads(line) for line in (run_dir / "transcript.jsonl").read_text().splitlines()]
     assert [t["text"] for t in transcript if t["who"] == "bot"] == ["Paris is the capital of France."]

@@ -106,7 +106,8 @@ class OpenAILLMOptions:
     Parameters:
         model: Chat model name.
         base_url: Endpoint root; None = OpenAI.
-        api_key_env: Environment variable holding the key.
+        api_key_env: Environment variable holding the key (not needed for a ``base_url`` on
+            this machine: 127.0.0.1/localhost).
         system_prompt: The assistant's instructions.
         temperature: Sampling temperature.
         max_tokens: Longest answer, in tokens.
@@ -122,9 +123,17 @@ class OpenAILLMOptions:
     timeout_secs: float = 20.0
 
 
+def _is_loopback(url: str | None) -> bool:
+    from urllib.parse import urlparse
+
+    return bool(url) and urlparse(url).hostname in ("127.0.0.1", "localhost", "::1")
+
+
 @register("llm", "openai", OpenAILLMOptions, "OpenAI-compatible cloud LLM")
 def openai_llm(opts: OpenAILLMOptions, ctx: BuildContext):
     key = os.environ.get(opts.api_key_env)
+    if not key and _is_loopback(opts.base_url):
+        key = "no-key"  # a server on this machine (llama.cpp, a test server) needs none
     if not key:
         raise ConfigError(
             ctx.config_path, "llm",

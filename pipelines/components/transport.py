@@ -52,8 +52,10 @@ class WavOptions:
         realtime: Pace user audio in real time (False: as fast as the pipeline takes it).
         gap_secs: Silence between the bot's answer and the next user turn.
         answer_timeout_secs: Go on to the next turn if no answer comes within this time.
+        end_grace_secs: After the last answer, how long to stay silent before ending.
         echo_gain: Feed the bot's voice back into the "mic" at this gain (laptop speakers).
         echo_delay_secs: Delay of that echo.
+        echo_cancellation: WebRTC echo cancellation on the "mic", as on the laptop.
     """
 
     inputs: list[str | dict[str, Any]] | str = "sample"
@@ -61,8 +63,10 @@ class WavOptions:
     realtime: bool = True
     gap_secs: float = 0.8
     answer_timeout_secs: float = 60.0
+    end_grace_secs: float = 1.0
     echo_gain: float = 0.0
     echo_delay_secs: float = 0.06
+    echo_cancellation: bool = False
 
 
 def _utterance(entry: str | dict[str, Any], base: Path, file: Path, key: str):
@@ -81,6 +85,7 @@ def _utterance(entry: str | dict[str, Any], base: Path, file: Path, key: str):
 
 @register("transport", "wav", WavOptions, "WAV files in, WAV file out (no sound card)")
 def wav_files(opts: WavOptions, ctx: BuildContext):
+    from processors.echo_cancel import echo_cancel_filters
     from runtime.sample_conversation import sample_conversation_wavs
     from runtime.transports.wav_file import WavFileParams, WavFileTransport
 
@@ -90,6 +95,7 @@ def wav_files(opts: WavOptions, ctx: BuildContext):
         entries = [opts.inputs] if isinstance(opts.inputs, str) else opts.inputs
         inputs = [_utterance(e, ctx.config_path.parent, ctx.config_path, f"transport.inputs[{i}]")
                   for i, e in enumerate(entries)]
+    in_filter, out_filter = echo_cancel_filters(enabled=opts.echo_cancellation)
     return WavFileTransport(
         WavFileParams(
             audio_in_enabled=True,
@@ -101,7 +107,10 @@ def wav_files(opts: WavOptions, ctx: BuildContext):
             realtime=opts.realtime,
             gap_secs=opts.gap_secs,
             answer_timeout_secs=opts.answer_timeout_secs,
+            end_grace_secs=opts.end_grace_secs,
             echo_gain=opts.echo_gain,
             echo_delay_secs=opts.echo_delay_secs,
+            audio_in_filter=in_filter,
+            audio_out_filter=out_filter,
         )
     )

@@ -11,13 +11,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from processors.gradium.protocol import REGION_URLS
+
 from pipelines.config import ConfigError
 from pipelines.registry import BuildContext, register
 
-GRADIUM_REGIONS = {
-    "eu": "wss://eu.api.gradium.ai/api/speech/tts",
-    "us": "wss://us.api.gradium.ai/api/speech/tts",
-}
 
 
 @dataclass
@@ -63,7 +61,7 @@ def gradium(opts: GradiumOptions, ctx: BuildContext):
                           "preset 'laptop', which needs no key")
     url = opts.url
     if not url and key:
-        url = GRADIUM_REGIONS[opts.region]
+        url = REGION_URLS[opts.region]
     if not url:  # the app's own local server needs no key: never send it one
         server = LocalTTSServer(log_path=ctx.run_dir / "tts-server.log")
         ctx.child_processes.append(server)

@@ -1,4 +1,4 @@
-"""Gradium TTS wire messages (see /work/shared/gradium-protocol.md): build, parse, decode audio."""
+"""Gradium TTS wire messages (see docs/gradium-protocol.md): build, parse, decode audio."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import json
 from typing import Any
 
 FLUSH_MARKER = "<flush>"
+TTS_PATH = "/api/speech/tts"  # the TTS WebSocket endpoint's path, on every Gradium host
+LOCAL_SERVER_PORT = 8766  # the project's local Gradium-compatible server (runtime.tts_server)
+REGION_URLS = {region: f"wss://{region}.api.gradium.ai{TTS_PATH}" for region in ("eu", "us")}
 
 # Supported output formats and the sample rate each implies (``ready`` has the final say).
 _PCM_FORMATS = {"pcm": 48000, "pcm_8000": 8000, "pcm_16000": 16000, "pcm_24000": 24000, "wav": 48000}

@@ -10,9 +10,11 @@ from urllib.parse import urlsplit, urlunsplit
 from pipecat.services.settings import TTSSettings
 from pipecat.utils.types import NOT_GIVEN, NotGiven
 
-GRADIUM_EU_URL = "wss://eu.api.gradium.ai/api/speech/tts"
+from processors.gradium.protocol import LOCAL_SERVER_PORT, REGION_URLS, TTS_PATH
+
+GRADIUM_EU_URL = REGION_URLS["eu"]
 # The project's local Gradium-compatible server (runtime.tts_server) listens here by default.
-GRADIUM_LOCAL_URL = "ws://127.0.0.1:8766/api/speech/tts"
+GRADIUM_LOCAL_URL = f"ws://127.0.0.1:{LOCAL_SERVER_PORT}{TTS_PATH}"
 DEFAULT_VOICE_ID = "YTpq7expH9539ERJ"
 DEFAULT_MODEL_NAME = "default"
 

@@ -1,7 +1,7 @@
 """Local Gradium-compatible TTS server backed by Piper (``voice-agent tts-server``).
 
 A client written for Gradium only changes the host: same path (``/api/speech/tts``), same
-``x-api-key`` header, same JSON messages (see ``/work/shared/gradium-protocol.md``)::
+``x-api-key`` header, same JSON messages (see ``docs/gradium-protocol.md``)::
 
     from runtime.tts_server import TTSServer
     async with TTSServer(host="127.0.0.1", port=0, api_key=None) as server:

@@ -8,10 +8,11 @@ import os
 import signal
 import sys
 
+from processors.gradium.protocol import LOCAL_SERVER_PORT
 from runtime.tts_server.server import TTSServer
 from runtime.tts_server.settings import TTSServerSettings
 
-DEFAULT_PORT = 8766
+DEFAULT_PORT = LOCAL_SERVER_PORT
 
 
 def build_parser(prog: str = "voice-agent tts-server") -> argparse.ArgumentParser:

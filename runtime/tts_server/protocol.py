@@ -14,8 +14,7 @@ from typing import Any
 from runtime.tts_server.audio_formats import OutputFormat, UnsupportedFormatError, resolve_format
 from runtime.tts_server.voices import resolve_voice
 
-TTS_PATH = "/api/speech/tts"
-FLUSH_MARKER = "<flush>"
+from processors.gradium.protocol import FLUSH_MARKER, TTS_PATH  # noqa: F401  (the wire's constants, one place)
 
 # WebSocket close codes used as error codes (as the real service does).
 CODE_NORMAL = 1000

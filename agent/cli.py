@@ -142,12 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     from runtime.child_process import ChildProcessError
     from pipelines.config import ConfigError
     from runtime.models import ModelNotFoundError
+    from runtime.sample_conversation import SampleAudioError
     from agent.report import ReportError
     from runtime.transports.local_audio import NoAudioDeviceError
 
     try:
         return args.func(args)
-    except (ConfigError, ModelNotFoundError, NoAudioDeviceError, ChildProcessError, ReportError) as e:
+    except (ConfigError, ModelNotFoundError, NoAudioDeviceError, ChildProcessError, ReportError,
+            SampleAudioError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 from loguru import logger
 
-from bench.records import all_met, print_table, record
+from bench.records import quiet_logs, record, report
 
 from runtime.tts_server import TTSServer
 from testing.net_delay_proxy import NetDelayProxy
@@ -250,14 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gap-ms", type=float, default=USER_TURN_S * 1000, help="barge-in to next answer")
     parser.add_argument("--json", action="store_true", help="print the records as JSON")
     args = parser.parse_args(argv)
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")
+    quiet_logs()
     records = bench_records(quick=args.quick, rounds=args.rounds, delay_ms=args.delay_ms, gap_ms=args.gap_ms)
-    if args.json:
-        print(json.dumps(records, indent=1))
-    else:
-        print_table(records)
-    return 0 if all_met(records) else 1
+    return report(records, args.json)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ from loguru import logger
 
 from pipelines.config import load_toml, parse_options
 from runtime.tts_server import TTSServer
-from bench.records import all_met, print_table, record
+from bench.records import quiet_logs, record, report
 from pipecat.frames.frames import (
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
@@ -234,14 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.streams is not None and args.streams < 1:
         parser.error("--streams must be >= 1")
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")
+    quiet_logs()
     records = bench_records(quick=args.quick, path=args.data, streams=args.streams)
-    if args.json:
-        print(json.dumps(records, indent=1))
-    else:
-        print_table(records)
-    return 0 if all_met(records) else 1
+    return report(records, args.json)
 
 
 if __name__ == "__main__":

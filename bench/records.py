@@ -97,3 +97,23 @@ def print_table(records: list[dict], out: TextIO = sys.stdout) -> None:
 def all_met(records: list[dict]) -> bool:
     """No record missed its target (records without a target do not count)."""
     return all(r.get("met") is not False for r in records)
+
+
+def quiet_logs() -> None:
+    """Pipeline logs off on the terminal, warnings and errors kept (a bench module's CLI)."""
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
+
+
+def report(records: list[dict], as_json: bool = False) -> int:
+    """Print the records (table, or JSON); the CLI's exit code: 1 if a target is missed."""
+    if as_json:
+        import json
+
+        print(json.dumps(records, indent=1))
+    else:
+        print_table(records)
+    return 0 if all_met(records) else 1
+

@@ -54,7 +54,7 @@ from typing import Any
 
 from loguru import logger
 
-from bench.records import print_table, record
+from bench.records import quiet_logs, record, report
 from bench.tts_capacity_client import CONNECT_TIMEOUT_S, StartGate, StreamResult, phrase_schedule, run_stream
 
 LADDER = (1, 2, 4, 8, 12, 16, 20, 24, 32)
@@ -525,17 +525,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    logger.remove()
-    logger.add(sys.stderr, level="WARNING")
+    quiet_logs()
     if changes:
         records = variant_records(Variant.of(**changes), args.max_streams)
     else:
         records = bench_records(quick=args.quick, max_streams=args.max_streams, echo=True)
-    if args.json:
-        print(json.dumps(records, indent=1))
-    else:
-        print_table(records)
-    return 0 if all(r["met"] is not False for r in records) else 1
+    return report(records, args.json)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.config import ConfigError, load_toml
-from pipelines.builder import build_pipeline, load_tables
+from pipelines.builder import build_pipeline, load_config
 
 MINIMAL = """
 [transport]
@@ -61,7 +61,7 @@ def test_env_interpolation_with_default_and_dotenv(tmp_path, monkeypatch):
     (tmp_path / ".env").write_text("VA_DOTENV=from-dotenv\n")
     path = write(tmp_path, MINIMAL + '[llm]\ntype = "openai"\nmodel = "${VA_MODEL}"\n'
                  'base_url = "${VA_UNSET:-http://x}"\nsystem_prompt = "${VA_DOTENV}"\n')
-    _, tables = load_tables(path)
+    tables = load_config(path).tables
     assert tables["llm"] == {
         "type": "openai", "model": "from-env", "base_url": "http://x", "system_prompt": "from-dotenv",
     }
@@ -72,7 +72,7 @@ def test_missing_env_var_names_variable_and_key(tmp_path, monkeypatch):
     monkeypatch.delenv("VA_NOPE", raising=False)
     path = write(tmp_path, MINIMAL + '[llm]\ntype = "openai"\nmodel = "${VA_NOPE}"\n')
     with pytest.raises(ConfigError) as err:
-        load_tables(path)
+        load_config(path)
     assert err.value.key == "llm.model" and "VA_NOPE" in str(err.value)
 
 
@@ -109,5 +109,20 @@ def test_every_shipped_config_parses():
     from pipelines.config import PIPELINES_DIR
 
     for path in PIPELINES_DIR.glob("*.toml"):
-        _, tables = load_tables(path)
+        tables = load_config(path).tables
         assert "transport" in tables and "llm" in tables, path
+
+
+def test_a_module_class_path_from_the_flat_layout_still_resolves(tmp_path):
+    path = write(tmp_path, MINIMAL + '[phrase_aggregator]\ntype = "processors.phrase_aggregator:PhraseAggregator"\n')
+    from processors import PhraseAggregator
+
+    built = build_pipeline(path, tmp_path / "run")
+    assert isinstance(built.processors["phrase_aggregator"], PhraseAggregator)
+
+
+def test_a_module_class_path_that_never_existed_names_the_key(tmp_path):
+    path = write(tmp_path, MINIMAL + '[phrase_aggregator]\ntype = "processors.nowhere:Nothing"\n')
+    with pytest.raises(ConfigError) as err:
+        build_pipeline(path, tmp_path / "run")
+    assert err.value.key == "phrase_aggregator.type" and "processors.nowhere:Nothing" in str(err.value)

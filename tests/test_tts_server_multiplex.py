@@ -11,6 +11,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from runtime.tts_server import TTSServer
+from testing.frames import wait_until
+from testing.ws_messages import read_all, send
 
 TIMEOUT = 60
 LONG_TEXT = " ".join(f"This is sentence number {i}, and it goes on for a little while." for i in range(1, 31))
@@ -20,28 +22,6 @@ LONG_TEXT = " ".join(f"This is sentence number {i}, and it goes on for a little 
 async def server():
     async with TTSServer() as srv:
         yield srv
-
-
-async def send(ws, **msg) -> None:
-    await ws.send(json.dumps(msg))
-
-
-async def read_all(ws) -> list[dict]:
-    """Every message until the server closes the socket (whatever the close code)."""
-    out = []
-    async with asyncio.timeout(TIMEOUT):
-        try:
-            async for raw in ws:
-                out.append(json.loads(raw))
-        except ConnectionClosed:
-            pass
-    return out
-
-
-async def wait_for(cond, timeout: float = TIMEOUT) -> None:
-    async with asyncio.timeout(timeout):
-        while not cond():
-            await asyncio.sleep(0.02)
 
 
 async def test_two_interleaved_requests_are_routed_by_client_req_id(server):
@@ -64,7 +44,7 @@ async def test_two_interleaved_requests_are_routed_by_client_req_id(server):
                 by_id[msg["client_req_id"]].append(msg)  # every message carries its id
                 if msg["type"] == "end_of_stream":
                     ended.add(msg["client_req_id"])
-        await asyncio.wait_for(await ws.ping(), TIMEOUT)  # socket stays open (close_ws_on_eos false)
+        await asyncio.wait_until(await ws.ping(), TIMEOUT)  # socket stays open (close_ws_on_eos false)
 
     ready_ids = set()
     for rid, msgs in by_id.items():
@@ -86,7 +66,7 @@ async def test_reusing_an_active_client_req_id_is_a_protocol_error(server):
     async with connect(server.url) as ws:
         await send(ws, type="setup", client_req_id="x", close_ws_on_eos=False)
         await send(ws, type="setup", client_req_id="x", close_ws_on_eos=False)
-        msgs = await read_all(ws)
+        msgs = await read_all(ws, TIMEOUT)
         assert ws.close_code == 1008
     assert [m["type"] for m in msgs] == ["ready", "error"]
     assert msgs[1]["client_req_id"] == "x" and "already active" in msgs[1]["message"]
@@ -108,7 +88,7 @@ async def test_text_for_unknown_client_req_id_is_error(server):
     async with connect(server.url) as ws:
         await send(ws, type="setup", client_req_id="known", close_ws_on_eos=False)
         await send(ws, type="text", text="hi", client_req_id="unknown")
-        msgs = await read_all(ws)
+        msgs = await read_all(ws, TIMEOUT)
     assert msgs[-1]["type"] == "error" and msgs[-1]["client_req_id"] == "unknown"
     assert "no active request for client_req_id 'unknown'" in msgs[-1]["message"]
 
@@ -120,7 +100,7 @@ async def test_request_limit_per_socket():
         async with connect(srv.url) as ws:
             for rid in ("a", "b", "c"):
                 await send(ws, type="setup", client_req_id=rid, close_ws_on_eos=False)
-            msgs = await read_all(ws)
+            msgs = await read_all(ws, TIMEOUT)
     assert [m["type"] for m in msgs] == ["ready", "ready", "error"]
     assert "too many concurrent requests on this socket (limit 2)" in msgs[-1]["message"]
 
@@ -139,9 +119,9 @@ async def test_closing_the_socket_stops_synthesis_at_once(server):
             while json.loads(await ws.recv())["type"] != "audio":
                 pass
     # The client is gone: the server notices and stops.
-    await wait_for(lambda: stats.connections_open == 0)
+    await wait_until(lambda: stats.connections_open == 0)
     req = stats.request(ready["request_id"])
-    await wait_for(stats.settled)  # cancelled, and the sentence in flight (if any) finished
+    await wait_until(stats.settled)  # cancelled, and the sentence in flight (if any) finished
     assert req.state == "cancelled" and stats.requests_cancelled == 1
     done_at_close = req.audio_seconds
     await asyncio.sleep(1.0)  # long enough for several more sentences, were it still running
@@ -163,8 +143,8 @@ async def test_closing_a_multiplexed_socket_cancels_every_request(server):
         async with asyncio.timeout(TIMEOUT):
             while json.loads(await ws.recv())["type"] != "audio":
                 pass
-    await wait_for(lambda: stats.connections_open == 0)
-    await wait_for(stats.settled)
+    await wait_until(lambda: stats.connections_open == 0)
+    await wait_until(stats.settled)
     states = sorted(r.state for r in stats.requests.values())
     assert states == ["abandoned", "cancelled", "cancelled"]
     total = stats.audio_seconds_total
@@ -197,8 +177,8 @@ async def test_stats_snapshot_is_json_ready(server):
         await send(ws, type="setup", client_req_id="s1", output_format="alaw_8000")
         await send(ws, type="text", text="Count me.", client_req_id="s1")
         await send(ws, type="end_of_stream", client_req_id="s1")
-        await read_all(ws)
-    await wait_for(lambda: server.stats.connections_open == 0)
+        await read_all(ws, TIMEOUT)
+    await wait_until(lambda: server.stats.connections_open == 0)
     snap = json.loads(json.dumps(server.stats.snapshot()))
     assert snap["connections_total"] == 1 and snap["requests_completed"] == 1
     (req,) = snap["requests"]
@@ -216,7 +196,7 @@ async def test_concurrent_sockets_each_get_their_own_complete_answer(server):
             await send(ws, type="setup", output_format=fmt)
             await send(ws, type="text", text=f"Socket {i} says hello.")
             await send(ws, type="end_of_stream")
-            msgs = await read_all(ws)
+            msgs = await read_all(ws, TIMEOUT)
             assert ws.close_code == 1000
         assert msgs[0]["type"] == "ready" and msgs[-1]["type"] == "end_of_stream"
         return [m["text"] for m in msgs if m["type"] == "text"], msgs[0]["sample_rate"]
@@ -225,5 +205,5 @@ async def test_concurrent_sockets_each_get_their_own_complete_answer(server):
     for i, (words, rate) in enumerate(results):
         assert words == ["Socket", str(i), "says", "hello."]
     assert [r for _, r in results] == [48000, 16000, 24000, 48000, 8000, 8000]
-    await wait_for(lambda: server.stats.connections_open == 0)
+    await wait_until(lambda: server.stats.connections_open == 0)
     assert server.stats.connections_total == 6 and server.stats.requests_completed == 6

@@ -17,6 +17,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from runtime.tts_server import TTS_PATH, TTSServer, TTSServerSettings
 
+from testing.ws_messages import drain, of_type, read_all, read_until, send
+
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 30
 
@@ -25,51 +27,6 @@ TIMEOUT = 30
 async def server():
     async with TTSServer() as srv:
         yield srv
-
-
-async def read_all(ws, timeout: float = TIMEOUT) -> list[dict]:
-    """Every message until the server closes the socket."""
-    out = []
-    async with asyncio.timeout(timeout):
-        try:
-            async for raw in ws:
-                out.append(json.loads(raw))
-        except ConnectionClosed:
-            pass
-    return out
-
-
-async def read_until(ws, mtype: str, timeout: float = TIMEOUT) -> list[dict]:
-    """Messages up to and including the first of type ``mtype``."""
-    out = []
-    async with asyncio.timeout(timeout):
-        while True:
-            msg = json.loads(await ws.recv())
-            out.append(msg)
-            if msg["type"] == mtype:
-                return out
-
-
-async def drain(ws, quiet_s: float) -> list[dict]:
-    """Messages until none arrives for ``quiet_s``."""
-    out = []
-    while True:
-        try:
-            out.append(json.loads(await asyncio.wait_for(ws.recv(), quiet_s)))
-        except TimeoutError:
-            return out
-
-
-async def send(ws, **msg) -> None:
-    """Send a message; a socket the server already closed (a rejection) is fine."""
-    try:
-        await ws.send(json.dumps(msg))
-    except ConnectionClosed:
-        pass
-
-
-def of_type(msgs: list[dict], mtype: str) -> list[dict]:
-    return [m for m in msgs if m["type"] == mtype]
 
 
 async def test_server_binds_loopback_and_serves_gradium_path(server):

@@ -56,18 +56,25 @@ def transport_overrides(
 async def run_built(built: BuiltPipeline, *, console: bool = False) -> TurnMetricsObserver:
     """Start child servers, run the pipeline to its end, stop everything whatever happens.
 
+    Child servers are restarted if they fail mid-run (``built.supervision``); too many quick
+    failures in a row raise :class:`~runtime.supervision.ChildServerFailed`.
+
     Per-turn metrics go to ``<run_dir>/metrics.jsonl``; ``console`` shows the live view.
     """
     observer = TurnMetricsObserver(built.run_dir / "metrics.jsonl")
     log_sink = logger.add(built.run_dir / "agent.log", level="INFO")
     try:
-        async with ChildServers(built.child_processes):
+        async with ChildServers(built.child_processes, built.supervision) as children:
             worker = make_worker(built.pipeline, in_rate=built.options.audio_in_sample_rate,
                                  out_rate=built.options.audio_out_sample_rate, observers=[observer],
                                  enable_metrics=True)
             view = LiveConsole(observer, f"voice-agent · {built.options.name}") if console else nullcontext()
+            if console:
+                children.listeners.append(view.on_child_event)
             with view:
-                await run_worker(worker, handle_signals=True)
+                # A child server that keeps failing ends the run: ChildServerFailed (exit 2).
+                await children.supervise(run_worker(worker, handle_signals=True),
+                                         cancel=lambda: worker.cancel(reason="a child server failed"))
     finally:
         observer.close()
         built.transcript.close()

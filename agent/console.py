@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from agent.turn_metrics import TurnMetricsObserver, TurnRecord
+from runtime.children import ChildEvent
 
 STATE_STYLE = {
     "listening": ("● listening", "bold green"),
@@ -29,6 +30,7 @@ class LiveConsole:
         self.state = observer.state
         self.lines: deque[tuple[str, str]] = deque(maxlen=lines)
         self.turns: deque[TurnRecord] = deque(maxlen=6)
+        self.notice: str | None = None  # a child server that is down, shown in the header
         self._live: Live | None = None
         observer.state_listeners.append(self._on_state)
         observer.text_listeners.append(self._on_text)
@@ -47,16 +49,26 @@ class LiveConsole:
             self.lines.append((who, text))
         self.refresh()
 
+    def on_child_event(self, event: ChildEvent) -> None:
+        """A local server went down, came back, or failed for good (``ChildServers.listeners``)."""
+        self.notice = {"down": f"⚠ {event.name} down, restarting", "failed": f"✖ {event.name} failed"}.get(event.kind)
+        self.lines.append(("system", event.message))
+        self.refresh()
+
     def _on_turn(self, turn: TurnRecord) -> None:
         self.turns.append(turn)
         self.refresh()
 
     def render(self) -> Group:
         label, style = STATE_STYLE.get(self.state, (self.state, "bold"))
-        header = Text.assemble((f"{self.title}  ", "bold"), (label, style), ("   Ctrl-C to quit", "dim"))
+        header = Text.assemble((f"{self.title}  ", "bold"), (label, style),
+                               (f"   {self.notice}", "bold red") if self.notice else "", ("   Ctrl-C to quit", "dim"))
         transcript = Text()
         for who, text in self.lines:
             if not text:
+                continue
+            if who == "system":
+                transcript.append(f"⚠ {text}\n", "red")
                 continue
             transcript.append("you: " if who == "user" else "bot: ", "bold magenta" if who == "user" else "bold cyan")
             transcript.append(text + "\n")

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from runtime.child_process import ManagedProcess
+from runtime.supervision import SupervisionSettings
 from pipelines.config import ConfigError, load_toml, parse_options
 from runtime.transcript import TranscriptWriter
 from pipelines.registry import BuildContext, build_slot
 
-SLOTS = ("pipeline", "transport", "vad", "interruption", "stt", "turns", "llm", "phrase_aggregator", "tts", "playback")
+SLOTS = ("pipeline", "transport", "vad", "interruption", "stt", "turns", "llm", "phrase_aggregator", "tts", "playback", "supervision")
 
 
 @dataclass
@@ -51,6 +52,12 @@ class BuiltPipeline:
     transcript: TranscriptWriter | None = None
     child_processes: list[ManagedProcess] = field(default_factory=list)
     processors: dict[str, Any] = field(default_factory=dict)
+    supervision: SupervisionSettings = field(default_factory=SupervisionSettings)
+
+
+def supervision_of(config: PipelineConfig) -> SupervisionSettings:
+    """``[supervision]``: how the run restarts its child servers (defaults without the table)."""
+    return parse_options(SupervisionSettings, config.tables.get("supervision", {}), config.path, "supervision")
 
 
 def _options_and_context(config: PipelineConfig, run_dir: Path) -> tuple[PipelineOptions, BuildContext]:
@@ -108,6 +115,7 @@ def build_pipeline(config: str | Path | PipelineConfig, run_dir: Path,
     config = load_config(config, overrides)
     path, tables = config.path, config.tables
     options, ctx = _options_and_context(config, run_dir)
+    supervision = supervision_of(config)
     if "transport" not in tables:
         raise ConfigError(path, "transport", "required section is missing")
     built: dict[str, Any] = {}
@@ -162,6 +170,7 @@ def build_pipeline(config: str | Path | PipelineConfig, run_dir: Path,
         options=options,
         child_processes=ctx.child_processes,
         processors={k: v for k, v in built.items() if v is not None},
+        supervision=supervision,
     )
 
 

@@ -14,7 +14,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -42,6 +44,18 @@ def child_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.upper().endswith(SECRET_SUFFIXES)}
 
 
+def describe_exit(returncode: int | None) -> str:
+    """``exit status 3`` / ``killed by SIGKILL`` for a ``Popen.returncode``."""
+    if returncode is None:
+        return "still running"
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit status {returncode}"
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     if sys.platform.startswith("linux"):
         try:
@@ -63,8 +77,27 @@ def tcp_ready(host: str, port: int) -> Callable[[], bool]:
     return probe
 
 
+def http_ok(url: str, timeout: float = 1.0) -> Callable[[], bool]:
+    """A probe that succeeds when ``GET url`` answers 200 within ``timeout`` seconds."""
+
+    def probe() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as r:
+                return r.status == 200
+        except OSError:  # refused, reset, timed out, HTTP error
+            return False
+
+    return probe
+
+
 class ManagedProcess:
-    """A child process with a log file, a readiness probe and a guaranteed stop."""
+    """A child process with a log file, a readiness probe, a health probe and a guaranteed stop.
+
+    ``health`` (default: ``ready``) is what a supervisor asks while the child runs; it must be
+    cheap and must not disturb the child's work. ``start`` may be called again after the child
+    exited or was stopped (a restart: same command, same port, the log file is appended to), and
+    a ``stop`` from another thread aborts a ``start`` in progress.
+    """
 
     def __init__(
         self,
@@ -75,14 +108,20 @@ class ManagedProcess:
         ready: Callable[[], bool],
         ready_timeout: float = 60.0,
         env: dict[str, str] | None = None,
+        health: Callable[[], bool] | None = None,
     ):
         self.name = name
         self.cmd = list(cmd)
         self.log_path = log_path
         self._ready = ready
+        self._health = health or ready
         self._ready_timeout = ready_timeout
         self._env = env
         self._proc: subprocess.Popen | None = None
+        self._last: subprocess.Popen | None = None  # kept after it exits, for its exit status
+        self._lock = threading.Lock()
+        self._generation = 0  # bumped by stop(): a start() begun before it gives up
+        self.ready_at: float | None = None  # time.monotonic() when it last became ready
 
     @property
     def pid(self) -> int | None:
@@ -92,29 +131,60 @@ class ManagedProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self) -> None:
-        """Start the child and block until its readiness probe passes (or raise)."""
+    @property
+    def returncode(self) -> int | None:
+        """The last child's exit status (negative: killed by that signal); None while it runs."""
+        proc = self._proc or self._last
+        return proc.poll() if proc else None
+
+    @property
+    def generation(self) -> int:
+        """Changes on every ``stop()``; pass it to ``start(generation=...)`` to start only if no
+        stop came in between."""
+        return self._generation
+
+    def healthy(self) -> bool:
+        """Whether the running child answers its health probe (blocking, bounded by the probe)."""
+        return self.running and self._health()
+
+    def start(self, generation: int | None = None) -> None:
+        """Start the child and block until its readiness probe passes (or raise).
+
+        With ``generation``, do nothing but raise if ``stop()`` was called since it was read.
+        """
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")
-        logger.info(f"starting {self.name} (log: {self.log_path})")
-        self._proc = subprocess.Popen(
-            self.cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**child_environment(), **(self._env or {})},
-            preexec_fn=_die_with_parent if os.name == "posix" else None,
-        )
-        log.close()
+        with self._lock:
+            if generation is not None and generation != self._generation:
+                raise ChildProcessError(f"{self.name} was stopped before it started")
+            generation = self._generation
+            log = open(self.log_path, "ab")
+            logger.info(f"starting {self.name} (log: {self.log_path})")
+            proc = self._proc = self._last = subprocess.Popen(
+                self.cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**child_environment(), **(self._env or {})},
+                preexec_fn=_die_with_parent if os.name == "posix" else None,
+            )
+            log.close()
+            self.ready_at = None
         atexit.register(self.stop)
         deadline = time.monotonic() + self._ready_timeout
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                tail = self._log_tail()
-                self._proc = None
-                raise ChildProcessError(f"{self.name} exited during start-up; last log lines:\n{tail}")
+            if generation != self._generation:
+                raise ChildProcessError(f"{self.name} was stopped during start-up")
+            if proc.poll() is not None:
+                with self._lock:
+                    if self._proc is proc:
+                        self._proc = None
+                raise ChildProcessError(
+                    f"{self.name} exited during start-up ({describe_exit(proc.returncode)}); "
+                    f"last log line: {self._log_tail(1)!r}; see {self.log_path}"
+                )
             if self._ready():
-                logger.info(f"{self.name} ready (pid {self._proc.pid})")
+                self.ready_at = time.monotonic()
+                logger.info(f"{self.name} ready (pid {proc.pid})")
                 return
             time.sleep(0.1)
         self.stop()
@@ -122,9 +192,19 @@ class ManagedProcess:
             f"{self.name} not ready after {self._ready_timeout:.0f}s; see {self.log_path}"
         )
 
+    def kill(self, timeout: float = 5.0) -> None:
+        """SIGKILL the child at once (a hung one ignores SIGTERM) and reap it."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=timeout)
+        self.stop()
+
     def stop(self, timeout: float = 5.0) -> None:
         """Terminate the child (SIGTERM, then SIGKILL after ``timeout``). Idempotent."""
-        proc, self._proc = self._proc, None
+        with self._lock:
+            self._generation += 1
+            proc, self._proc = self._proc, None
         if proc is None:
             return
         atexit.unregister(self.stop)

@@ -7,19 +7,13 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from runtime.child_process import ManagedProcess, free_port
+from runtime.child_process import ManagedProcess, free_port, http_ok
 from runtime.models import smollm2_gguf_path
 
-
-def _http_ok(url: str):
-    def probe() -> bool:
-        try:
-            with urllib.request.urlopen(url, timeout=1.0) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    return probe
+# Health check while it runs: FastAPI's /docs page is served by the event loop alone. Not
+# /v1/models: that takes the model lock, and a request waiting for it makes llama_cpp.server
+# cut the answer it is streaming short (``interrupt_requests``).
+HEALTH_PATH = "/docs"
 
 
 class LocalLLMServer(ManagedProcess):
@@ -56,7 +50,8 @@ class LocalLLMServer(ManagedProcess):
             "llm-server",
             cmd,
             log_path=log_path,
-            ready=_http_ok(f"http://{host}:{self.port}/v1/models"),
+            ready=http_ok(f"http://{host}:{self.port}/v1/models"),
+            health=http_ok(f"http://{host}:{self.port}{HEALTH_PATH}", timeout=2.0),
             ready_timeout=ready_timeout,
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from runtime.child_process import ManagedProcess, free_port, tcp_ready
+from runtime.child_process import ManagedProcess, free_port, http_ok, tcp_ready
 
 
 class LocalTTSServer(ManagedProcess):
@@ -16,8 +16,10 @@ class LocalTTSServer(ManagedProcess):
         self.host = host
         self.port = port or free_port(host)
         cmd = [sys.executable, "-m", "runtime.tts_server", "--host", host, "--port", str(self.port)]
+        # Ready: it listens only once the voice is loaded. Health: the HTTP /health route, so a
+        # hung server (its listening socket still accepts TCP) is told from a working one.
         super().__init__("tts-server", cmd, log_path=log_path, ready=tcp_ready(host, self.port),
-                         ready_timeout=ready_timeout)
+                         health=http_ok(f"http://{host}:{self.port}/health", timeout=2.0), ready_timeout=ready_timeout)
 
     @property
     def url(self) -> str:

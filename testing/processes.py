@@ -3,12 +3,15 @@ transcript, and ``voice-agent run`` as a subprocess."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,8 +45,75 @@ def wait_gone(pid: int, timeout: float = 10.0) -> bool:
 def child_pids(run_dir: Path) -> dict[str, int]:
     """The run's child servers by name, from its agent.log ("llm-server ready (pid N)"); the
     latest pid wins when a server was restarted."""
-    log = (run_dir / "agent.log").read_text()
-    return {name: int(pid) for name, pid in re.findall(r"(\S+-server) ready \(pid (\d+)\)", log)}
+    return {name: pids[-1] for name, pids in child_pid_history(run_dir).items()}
+
+
+def child_pid_history(run_dir: Path) -> dict[str, list[int]]:
+    """Every pid each child server had in the run (one more per restart), oldest first."""
+    history: dict[str, list[int]] = {}
+    for name, pid in re.findall(r"(\S+-server) ready \(pid (\d+)\)", (run_dir / "agent.log").read_text()):
+        history.setdefault(name, []).append(int(pid))
+    return history
+
+
+def listening_port(pid: int) -> int:
+    """The ``--port`` a child server was started with (from its command line)."""
+    args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return int(args[args.index(b"--port") + 1])
+
+
+@contextlib.contextmanager
+def hold_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> Iterator[socket.socket]:
+    """Listen on ``port`` (as another program that took it would), retrying while it is still
+    taken; a server started on it meanwhile fails with "address in use"."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past the dead server's TIME_WAITs
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                sock.bind((host, port))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+        sock.listen()
+        yield sock
+    finally:
+        sock.close()
+
+
+def wait_for_log(run_dir: Path, pattern: str, timeout: float = 60.0,
+                 proc: subprocess.Popen | None = None) -> re.Match:
+    """Wait until the run's agent.log matches ``pattern``; fails on timeout or, with ``proc``,
+    if the run ends first."""
+    deadline = time.monotonic() + timeout
+    log = run_dir / "agent.log"
+    while time.monotonic() < deadline:
+        if log.exists() and (m := re.search(pattern, log.read_text())):
+            return m
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the run ended ({proc.returncode}) before /{pattern}/ was logged")
+        time.sleep(0.05)
+    raise AssertionError(f"/{pattern}/ not in {log} within {timeout:.0f}s")
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    """The run's per-turn records (metrics.jsonl; complete once the run ended)."""
+    path = run_dir / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def finish_run(proc: subprocess.Popen, timeout: float = 240) -> tuple[int, str]:
+    """Wait for a ``start_run`` process to end (killed if it overruns); its exit code and stderr."""
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate(timeout=30)
+        raise AssertionError(f"the run did not end within {timeout:.0f}s: {err[-2000:]}") from None
+    return proc.returncode, err
 
 
 def read_transcript(run_dir: Path) -> list[dict]:

@@ -31,6 +31,8 @@ from runtime.tts_server.synthesis import PiperSynthesizer, shared_synthesizer
 _WS_LOGGER = logging.getLogger("runtime.tts_server.websockets")
 _WS_LOGGER.setLevel(logging.INFO)
 LOAD_TIMEOUT_S = 120.0
+# Plain HTTP GET, answered 200 by the event loop (a supervisor's health check; not a connection).
+HEALTH_PATH = "/health"
 
 
 class TTSServer:
@@ -139,6 +141,8 @@ class TTSServer:
 
     def _check_path(self, connection: ServerConnection, request: Request) -> Response | None:
         path = request.path.split("?", 1)[0]
+        if path == HEALTH_PATH:
+            return connection.respond(HTTPStatus.OK, "ok\n")
         if path != TTS_PATH:
             return connection.respond(HTTPStatus.NOT_FOUND, f"not found: the TTS endpoint is {TTS_PATH}\n")
         return None

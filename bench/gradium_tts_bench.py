@@ -33,12 +33,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from dataclasses import dataclass, field
 
-from loguru import logger
 
 from bench.records import quiet_logs, record, report
 

@@ -40,7 +40,6 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loguru import logger
 
 from pipelines.config import load_toml, parse_options
 from runtime.tts_server import TTSServer

@@ -19,12 +19,11 @@ from loguru import logger
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
 
-from pipecat.frames.frames import LLMFullResponseEndFrame, LLMFullResponseStartFrame
+from pipecat.frames.frames import LLMFullResponseEndFrame
 from testing.probe import PipelineProbe
 from processors.gradium.protocol import GradiumProtocolError, decode_audio, parse_message, spoken_word, strip_flush
 from processors.gradium.settings import GradiumConnectionParams
 from processors.gradium.tts import GradiumTTSService
-from processors.phrase.aggregator import PhraseFrame
 from testing.frames import answer
 
 RATE = 24000

@@ -19,11 +19,10 @@ from loguru import logger
 
 from runtime.transports.local_audio import make_local_audio_transport
 from runtime.transports.local_audio_guard import GuardedAudioInput, GuardedAudioOutput
-from pipecat.frames.frames import ErrorFrame, Frame, InputAudioRawFrame, TTSAudioRawFrame
+from pipecat.frames.frames import ErrorFrame, TTSAudioRawFrame
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 from testing.frames import MicCounter
 

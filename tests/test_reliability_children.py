@@ -8,11 +8,7 @@ the test; the signal comes once the first answer is in the transcript.
 
 from __future__ import annotations
 
-import json
-import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 

@@ -18,11 +18,10 @@ import pytest
 
 from runtime.child_process import free_port
 from runtime.tts_server import TTSServer
-from pipecat.frames.frames import ErrorFrame, LLMFullResponseEndFrame, LLMFullResponseStartFrame, TTSAudioRawFrame
+from pipecat.frames.frames import ErrorFrame, LLMFullResponseEndFrame, TTSAudioRawFrame
 from testing.probe import PipelineProbe
 from processors.gradium.settings import GradiumConnectionParams
 from processors.gradium.tts import GradiumTTSService
-from processors.phrase.aggregator import PhraseFrame
 from testing.ws_fault_proxy import Fault, WsFaultProxy
 from testing.frames import answer, wait_until
 

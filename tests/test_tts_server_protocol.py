@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 
 from runtime.tts_server import TTS_PATH, TTSServer, TTSServerSettings
 

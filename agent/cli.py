@@ -40,6 +40,13 @@ def _wants_console(args: argparse.Namespace) -> bool:
     return args.console == "on"
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from agent.serve.server import serve
+
+    serve(args.pipeline, host=args.host, port=args.port, max_calls=args.max_calls, runs_dir=Path(args.runs_dir))
+    return 0
+
+
 def cmd_devices(args: argparse.Namespace) -> int:
     from runtime.transports.local_audio import list_devices
 
@@ -110,6 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="live console view (default: on when stdout is a terminal)")
     p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("serve", help="talk to the agent from a browser: http://127.0.0.1:7860/client (WebRTC)")
+    p.add_argument("--pipeline", default="browser", help="pipeline name or .toml; its [transport] becomes webrtc (default: browser)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; others need HTTPS for the mic)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--max-calls", type=int, default=1,
+                   help="calls at once; more are refused with a clear message (default 1: the local LLM and TTS are shared)")
+    p.add_argument("--runs-dir", default="runs", help="where each call's run folder goes (default: runs/)")
+    p.set_defaults(func=cmd_serve)
+
     p = sub.add_parser("devices", help="list audio input/output devices with their indexes")
     p.set_defaults(func=cmd_devices)
 
@@ -145,11 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     from runtime.sample_conversation import SampleAudioError
     from agent.report import ReportError
     from runtime.transports.local_audio import NoAudioDeviceError
+    from agent.serve.server import ServeError
 
     try:
         return args.func(args)
     except (ConfigError, ModelNotFoundError, NoAudioDeviceError, ChildProcessError, ReportError,
-            SampleAudioError) as e:
+            SampleAudioError, ServeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

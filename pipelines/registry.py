@@ -8,8 +8,10 @@ table's other keys as keyword arguments, so any pipecat processor can be dropped
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,30 @@ class BuildContext:
     audio_out_sample_rate: int = 24000
     child_processes: list[ManagedProcess] = field(default_factory=list)
     vad_analyzer: Any = None  # the [vad] analyzer, for processors that share its work
+
+    def add_child(self, child: ManagedProcess) -> ManagedProcess:
+        """The child server a component talks to: an already running one of the same name
+        (see :func:`sharing_children`), else ``child``, which the run will start and stop."""
+        for running in _SHARED_CHILDREN.get():
+            if running.name == child.name:
+                return running
+        self.child_processes.append(child)
+        return child
+
+
+# Child servers started once and shared by every pipeline built meanwhile (``voice-agent
+# serve``: one pipeline per call, one LLM and one TTS server for all of them).
+_SHARED_CHILDREN: ContextVar[tuple[ManagedProcess, ...]] = ContextVar("shared_children", default=())
+
+
+@contextlib.contextmanager
+def sharing_children(children: Sequence[ManagedProcess]) -> Iterator[None]:
+    """Pipelines built inside use these running child servers instead of new ones of their own."""
+    token = _SHARED_CHILDREN.set(tuple(children))
+    try:
+        yield
+    finally:
+        _SHARED_CHILDREN.reset(token)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,17 @@ if ! { command -v pkg-config >/dev/null && pkg-config --exists portaudio-2.0; } 
   fi
 fi
 
+# 1b. Chromium, for the browser tests of `voice-agent serve` (a real headless browser).
+if ! command -v chromium >/dev/null && ! [ -x /usr/lib/chromium/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    step "installing chromium (Debian; for the browser tests)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+      || echo "note: could not install chromium; the browser tests will be skipped" >&2
+  else
+    echo "note: Chromium is missing, so the browser tests of 'voice-agent serve' will be skipped; install it (Debian/Ubuntu: sudo apt-get install chromium) to run them." >&2
+  fi
+fi
+
 # 2. Python >= 3.11 virtual environment.
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {

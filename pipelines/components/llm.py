@@ -86,7 +86,7 @@ def local_llm(opts: LocalLLMOptions, ctx: BuildContext):
         raise ConfigError(ctx.config_path, "llm.model_path", f"file not found: {model_path}")
     server = LocalLLMServer(log_path=ctx.run_dir / "llm-server.log", model_path=model_path, n_ctx=opts.n_ctx,
                             warm_prompt=opts.system_prompt)
-    ctx.child_processes.append(server)
+    server = ctx.add_child(server)
     return _openai_llm(
         base_url=server.base_url,
         api_key="local-no-key",

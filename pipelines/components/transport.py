@@ -1,4 +1,4 @@
-"""``[transport]``: the laptop's sound devices (``local``) or WAV files (``wav``)."""
+"""``[transport]``: the laptop's sound devices (``local``), WAV files (``wav``) or a browser (``webrtc``)."""
 
 from __future__ import annotations
 
@@ -114,3 +114,28 @@ def wav_files(opts: WavOptions, ctx: BuildContext):
             audio_out_filter=out_filter,
         )
     )
+
+
+@dataclass
+class WebRTCOptions:
+    """A browser call (``voice-agent serve``): pipecat's SmallWebRTC transport.
+
+    Parameters:
+        connection: The call's peer connection, given by ``voice-agent serve`` for each call
+            (not set in a file).
+        out_10ms_chunks: Output chunk size in 10 ms units (the playback gate's slice).
+    """
+
+    connection: Any = None
+    out_10ms_chunks: int = 2
+
+
+@register("transport", "webrtc", WebRTCOptions, "a browser over WebRTC (voice-agent serve)")
+def webrtc(opts: WebRTCOptions, ctx: BuildContext):
+    from runtime.transports.webrtc import make_webrtc_transport
+
+    if opts.connection is None or isinstance(opts.connection, (str, int, float, bool, list, dict)):
+        raise ConfigError(ctx.config_path, "transport.type",
+                          '"webrtc" is for browser calls: start it with `voice-agent serve --pipeline ...`')
+    return make_webrtc_transport(opts.connection, in_rate=ctx.audio_in_sample_rate,
+                                 out_rate=ctx.audio_out_sample_rate, out_10ms_chunks=opts.out_10ms_chunks)

@@ -64,7 +64,7 @@ def gradium(opts: GradiumOptions, ctx: BuildContext):
         url = REGION_URLS[opts.region]
     if not url:  # the app's own local server needs no key: never send it one
         server = LocalTTSServer(log_path=ctx.run_dir / "tts-server.log")
-        ctx.child_processes.append(server)
+        server = ctx.add_child(server)
         url, key = server.url, ""  # "" (None would fall back to $GRADIUM_API_KEY)
     settings = GradiumTTSService.Settings(multiplex=opts.multiplex)
     return GradiumTTSService(

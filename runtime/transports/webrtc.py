@@ -1,0 +1,97 @@
+"""A browser call over WebRTC: pipecat's ``SmallWebRTCTransport`` on one peer connection, ICE
+candidates on loopback, and a watch that notices a browser that vanished without hanging up.
+
+Server-side echo cancellation stays off: the browser's own (``getUserMedia`` with
+``echoCancellation``) already removes the bot's voice from the mic before it is sent.
+
+Two things stock pipecat/aiortc do not handle here:
+
+- aioice never offers 127.0.0.1 as a host candidate, so on a machine whose only interface is
+  loopback (a container, CI) the browser has nothing to connect to and ICE never starts.
+  :func:`offer_loopback_candidates` adds it.
+- A browser that is killed or loses the network sends no goodbye; aiortc has no
+  "disconnected" state, and ICE consent expiry takes about 30 s. The page sends a ``ping``
+  on the data channel every second (as pipecat's JS transport does); :func:`watch_peer`
+  ends the call once they stop (pipecat's ``is_connected()``: none for 3 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from loguru import logger
+
+LOOPBACK = "127.0.0.1"
+WATCH_POLL_SECS = 0.25
+
+
+def offer_loopback_candidates() -> None:
+    """Make aioice offer 127.0.0.1 too (it skips loopback). Idempotent; process-wide."""
+    import aioice.ice
+
+    original = aioice.ice.get_host_addresses
+    if getattr(original, "_with_loopback", False):
+        return
+
+    def with_loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        addresses = original(use_ipv4, use_ipv6)
+        if use_ipv4 and LOOPBACK not in addresses:
+            addresses.append(LOOPBACK)
+        return addresses
+
+    with_loopback._with_loopback = True  # type: ignore[attr-defined]
+    aioice.ice.get_host_addresses = with_loopback
+
+
+def make_webrtc_transport(connection: Any, *, in_rate: int, out_rate: int, out_10ms_chunks: int = 2):
+    """pipecat's ``SmallWebRTCTransport`` on ``connection`` (a ``SmallWebRTCConnection``):
+    audio both ways, no video, 20 ms output chunks (as the laptop transport: the playback gate
+    keeps only that much queued, so a barge-in is heard at once)."""
+    from pipecat.transports.base_transport import TransportParams
+    from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
+
+    return SmallWebRTCTransport(
+        webrtc_connection=connection,
+        params=TransportParams(
+            audio_in_enabled=True,
+            audio_out_enabled=True,
+            audio_in_sample_rate=in_rate,
+            audio_out_sample_rate=out_rate,
+            audio_out_10ms_chunks=out_10ms_chunks,
+        ),
+    )
+
+
+def peer_state(connection: Any) -> str:
+    """``connected``, ``gone`` (closed, failed, or no ping for 3 s) or ``connecting``."""
+    pc = connection.pc
+    if pc is None or pc.connectionState in ("closed", "failed"):
+        return "gone"
+    if connection.is_connected():
+        return "connected"
+    return "connecting"
+
+
+async def watch_peer(connection: Any, on_gone: Callable[[str], Awaitable[None]], *,
+                     connect_timeout_secs: float = 30.0, poll_secs: float = WATCH_POLL_SECS) -> None:
+    """Call ``on_gone(reason)`` once the peer is gone: it never connected within
+    ``connect_timeout_secs``, or it was connected and now is not. Runs until then."""
+    started = time.monotonic()
+    was_connected = False
+    while True:
+        state = peer_state(connection)
+        if state == "connected":
+            was_connected = True
+        elif state == "gone" or was_connected:
+            reason = "peer connection closed" if state == "gone" else "no keep-alive from the browser for 3 s"
+            logger.info(f"call {connection.pc_id}: browser gone ({reason})")
+            await on_gone(reason)
+            return
+        elif time.monotonic() - started > connect_timeout_secs:
+            logger.info(f"call {connection.pc_id}: browser never connected")
+            await on_gone("never connected")
+            return
+        await asyncio.sleep(poll_secs)

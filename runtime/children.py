@@ -115,6 +115,15 @@ class ChildServers:
 
     async def _watch(self, child: ManagedProcess) -> None:
         """Restart ``child`` whenever it goes down, until it fails too often in a row."""
+        try:
+            await self._supervise_child(child)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a bug here must not leave the run unsupervised and unaware
+            logger.exception(f"supervising {child.name} failed")
+            self._give_up(child, f"{child.name}: its supervisor failed: {e!r}")
+
+    async def _supervise_child(self, child: ManagedProcess) -> None:
         s = self.settings
         streak = 0
         while True:
@@ -125,7 +134,8 @@ class ChildServers:
             reason = f"{reason} after {up_secs:.1f}s up"
             while True:
                 if streak >= s.max_quick_failures:
-                    self._give_up(child, reason, streak)
+                    see = "" if str(child.log_path) in reason else f"; see {child.log_path}"
+                    self._give_up(child, f"{child.name} failed {streak} times in a row; last: {reason}{see}")
                     return
                 delay = s.backoff_secs(streak)
                 message = (f"{child.name} {reason}; restarting it in {delay:.1f}s "
@@ -136,7 +146,7 @@ class ChildServers:
                 generation = child.generation  # a stop() from now on aborts this start
                 try:
                     await asyncio.to_thread(child.start, generation)
-                except ChildProcessError as e:
+                except (ChildProcessError, OSError) as e:  # OSError: could not even exec it
                     streak += 1
                     reason = f"restart failed: {e}"
                     continue
@@ -171,8 +181,7 @@ class ChildServers:
                     return f"stopped answering its health check for {now - last_ok:.1f}s (hung; killed it)"
             await asyncio.sleep(s.exit_poll_secs)
 
-    def _give_up(self, child: ManagedProcess, reason: str, streak: int) -> None:
-        see = "" if str(child.log_path) in reason else f"; see {child.log_path}"
-        self.failure = ChildServerFailed(f"{child.name} failed {streak} times in a row; last: {reason}{see}")
-        self._emit(ChildEvent(child.name, "failed", str(self.failure)))
+    def _give_up(self, child: ManagedProcess, message: str) -> None:
+        self.failure = ChildServerFailed(message)
+        self._emit(ChildEvent(child.name, "failed", message))
         self._failed.set()

@@ -59,10 +59,10 @@ class LocalLLMServer(ManagedProcess):
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
-    def start(self) -> None:
+    def start(self, generation: int | None = None) -> None:
         """Start, then (with ``warm_prompt``) answer one tiny request so the model and the
-        system prompt's prefix are warm before the first user turn."""
-        super().start()
+        system prompt's prefix are warm before the first user turn (after a restart too)."""
+        super().start(generation)
         if self.warm_prompt is not None:
             self.warm_up(self.warm_prompt)
 

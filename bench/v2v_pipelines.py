@@ -136,8 +136,6 @@ def _wav_transport(inputs: list[Path], ctx: BuildContext):
 
 def build_ours(run_dir: Path, inputs: list[Path], servers: SharedServers):
     """``pipelines/file.toml`` + :data:`OURS_SLOTS`, on the shared servers. """
-    import pipelines.components.stt_streaming  # noqa: F401  (registers the types)
-    import pipelines.components.turns_fast  # noqa: F401
     from pipelines.builder import build_pipeline
 
     overrides = {

@@ -54,7 +54,7 @@ def test_settings_are_checked():
 
 
 def test_turns_component_is_registered_and_validates(tmp_path):
-    import pipelines.components.turns_fast  # noqa: F401
+    import pipelines.components  # noqa: F401  (registers the types)
     from pipelines.config import ConfigError
     from pipelines.registry import BuildContext, build_slot
     from processors.turns.transcript_aware import TranscriptAwareTurnStopStrategy
@@ -69,7 +69,7 @@ def test_turns_component_is_registered_and_validates(tmp_path):
 
 
 def test_stt_component_is_registered_and_validates(tmp_path):
-    import pipelines.components.stt_streaming  # noqa: F401
+    import pipelines.components  # noqa: F401  (registers the types)
     from pipelines.config import ConfigError
     from pipelines.registry import BuildContext, build_slot
 

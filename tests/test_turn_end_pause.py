@@ -25,8 +25,7 @@ class TurnPath:
     """VAD → streaming STT → user aggregator (transcript-aware turns) → sink, in real time."""
 
     def __init__(self, tmp_path):
-        import pipelines.components.stt_streaming  # noqa: F401
-        import pipelines.components.turns_fast  # noqa: F401
+        import pipelines.components  # noqa: F401  (registers the types)
         from pipecat.processors.aggregators.llm_context import LLMContext
         from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
 

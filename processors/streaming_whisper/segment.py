@@ -37,8 +37,12 @@ class Segment:
     speech_end: int | None = None  # offset where the VAD says speech ended (set at the stop)
     stopped: bool = False
     last_pass_end: int = 0  # audio covered by the latest pass started on this segment
-    best_end: int = -1  # audio covered by the latest finished pass
+    best_end: int = -1  # audio covered by the latest finished fast (short-window) pass
     best_text: str = ""
+    full_started: int = -1  # audio covered by the latest full-window pass started
+    full_end: int = -1  # audio covered by the latest finished full-window pass
+    full_text: str = ""
+    full_whole_turn: bool = False  # that pass heard the turn's earlier segments too
     eager_sent: str | None = None
     done: bool = False
 

@@ -13,13 +13,26 @@ and a 30 s encoder window. This service transcribes while the user is still spea
 - once a tail pass has heard the quiet tail it pushes an ``EagerTranscriptionFrame`` (a
   provisional end of turn: a turn strategy may start the LLM on it, pipecat's
   speculative-response mechanism holds the answer until the turn is confirmed);
+- the short-window passes are for turn-taking only: the transcript the LLM gets comes from a
+  *full pass*, Whisper with its full 30 s window (``final_window_secs``) on the whole turn's
+  audio so far (every segment since the turn began, so a sentence split by a pause is decoded
+  as one). It starts as soon as a tail pass has heard the quiet tail, so at the VAD stop it is
+  usually done or under way; the ``TranscriptionFrame`` carries the words the turn's earlier
+  finals did not have (:func:`~processors.streaming_whisper.text_checks.new_words`);
 - at the VAD stop the finalized ``TranscriptionFrame`` is pushed at once (or as soon as the
-  covering pass ends; a final pass only when no earlier pass covered the speech).
+  covering full pass ends; a final pass only when no earlier pass covered the speech).
+
+Pre-roll: a segment keeps up to ``pre_roll_secs`` of audio before the VAD start (the VAD starts
+late), but never audio of the previous segment: the next segment starts empty at the VAD stop,
+so no speech is transcribed twice.
+
+A merged turn (:class:`~processors.turns.frames.UserTurnMergedFrame`, the user went on after
+the turn was closed too early) gets the previous turn's audio and text back, so the rest of it
+is decoded together with its beginning.
 
 Decoding is :class:`~processors.streaming_whisper.decoder.WindowedWhisperDecoder`: int8,
-beam 1, a 10 s encoder window instead of 30 s, no extra padding, a loop guard with a 30 s
-fallback. Nothing waits on a timer: passes are started by audio frames, VAD frames and the end
-of the previous pass.
+beam 1, a repetition and invention check on every pass. Nothing waits on a timer: passes are
+started by audio frames, VAD frames and the end of the previous pass.
 """
 
 from __future__ import annotations
@@ -52,8 +65,10 @@ from pipecat.services.stt_service import STTService
 from pipecat.utils.time import time_now_iso8601
 from pipecat.utils.types import NOT_GIVEN, NotGiven
 
-from processors.streaming_whisper.decoder import DecoderSettings, WindowedWhisperDecoder
+from processors.streaming_whisper.decoder import FULL_WINDOW_SECS, DecoderSettings, WindowedWhisperDecoder
 from processors.streaming_whisper.segment import Segment
+from processors.streaming_whisper.text_checks import new_words
+from processors.turns.frames import UserTurnMergedFrame
 
 __all__ = ["StreamingWhisperSTTService", "StreamingWhisperSTTSettings"]
 
@@ -69,6 +84,8 @@ class StreamingWhisperSTTSettings(STTSettings):
         interim_step_secs: New speech that starts an interim pass (0: no interim passes).
         eager: Push an ``EagerTranscriptionFrame`` when a tail pass ends in quiet.
         quiet_db: A frame this far below the segment's loudest frame counts as quiet.
+        final_window_secs: Encoder window of the full pass that makes the final transcript
+            (30: Whisper as trained; 0: no full pass, the fast passes are final).
     """
 
     tail_quiet_secs: float | NotGiven = field(default_factory=lambda: NOT_GIVEN)
@@ -76,6 +93,11 @@ class StreamingWhisperSTTSettings(STTSettings):
     interim_step_secs: float | NotGiven = field(default_factory=lambda: NOT_GIVEN)
     eager: bool | NotGiven = field(default_factory=lambda: NOT_GIVEN)
     quiet_db: float | NotGiven = field(default_factory=lambda: NOT_GIVEN)
+    final_window_secs: float | NotGiven = field(default_factory=lambda: NOT_GIVEN)
+
+
+FULL_KINDS = ("full", "final")
+"""Pass kinds decoded with ``final_window_secs`` on the turn's audio."""
 
 
 @dataclass
@@ -131,6 +153,7 @@ class StreamingWhisperSTTService(STTService):
             interim_step_secs=0.0,
             eager=True,
             quiet_db=30.0,
+            final_window_secs=float(FULL_WINDOW_SECS),
         )
         if settings is not None:
             default.apply_update(settings)
@@ -145,7 +168,9 @@ class StreamingWhisperSTTService(STTService):
         self._speaking = False
         self._stopped: list[Segment] = []  # segments the VAD stopped, awaiting their final
         self._pass: _Pass | None = None
-        self._turn_text = ""  # finals already pushed in this user turn (Whisper's prompt)
+        self._turn_text = ""  # finals already pushed in this user turn
+        self._turn_audio = bytearray()  # audio of this turn's finished segments
+        self._last_turn: tuple[bytes, str] = (b"", "")  # the previous turn, for a merge
         self._register_event_handler("on_pass")
 
     def can_generate_metrics(self) -> bool:
@@ -191,7 +216,14 @@ class StreamingWhisperSTTService(STTService):
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             await self._on_vad_stop(frame)
         elif isinstance(frame, UserStoppedSpeakingFrame):
+            self._last_turn = (bytes(self._turn_audio), self._turn_text)
             self._turn_text = ""
+            self._turn_audio = bytearray()
+        elif isinstance(frame, UserTurnMergedFrame):
+            audio, text = self._last_turn
+            self._turn_audio[:0] = audio
+            self._turn_text = f"{text} {self._turn_text}".strip()
+            self._last_turn = (b"", "")
 
     async def process_audio_frame(self, frame: InputAudioRawFrame, direction: FrameDirection):
         if self._muted or not frame.audio:
@@ -211,8 +243,7 @@ class StreamingWhisperSTTService(STTService):
         segment.speech_end = max(0, len(segment.audio) - stop_bytes)
         segment.stopped = True
         self._stopped.append(segment)
-        self._current = self._new_segment()
-        self._current.append(bytes(segment.audio[-int(self._pre_roll_secs * self.sample_rate) * 2:]))
+        self._current = self._new_segment()  # empty: its pre-roll never re-reads this speech
         self._record_stt_audio_usage(bytes(segment.audio))
         await self._schedule()
 
@@ -226,42 +257,71 @@ class StreamingWhisperSTTService(STTService):
     def _tail_bytes(self) -> int:
         return int(self._settings.final_tail_secs * self.sample_rate) * 2
 
+    @property
+    def _full(self) -> bool:
+        return bool(self._settings.final_window_secs)
+
+    def _final_ready(self, segment: Segment) -> bool:
+        end = segment.full_end if self._full else segment.best_end
+        return end >= 0 and segment.covers(end, self._tail_bytes())
+
     async def _schedule(self):
         """Push whatever finals are ready; start the next pass if the decoder is free."""
         while self._stopped:
             segment = self._stopped[0]
-            if segment.best_end >= 0 and segment.covers(segment.best_end, self._tail_bytes()):
-                await self._push_final(segment, segment.best_text)
+            if self._final_ready(segment):
+                await self._push_final(segment)
                 continue
             if self._pass is None:
-                self._start_pass(segment, len(segment.audio), "final")
+                self._start_pass(segment, len(segment.audio), "final" if self._full else "tail")
             return
         if self._pass is not None or not self._speaking:
             return
         segment = self._current
         s = self._settings
-        new_secs = (len(segment.audio) - segment.last_pass_end) / 2 / self.sample_rate
-        if new_secs <= 0.05:
-            return
         if segment.quiet_tail_secs(self.sample_rate) >= s.tail_quiet_secs:
-            if not segment.quiet_since(segment.last_pass_end):  # something new was said
+            new_secs = (len(segment.audio) - segment.last_pass_end) / 2 / self.sample_rate
+            if new_secs > 0.05 and not segment.quiet_since(segment.last_pass_end):  # something new was said
                 self._start_pass(segment, len(segment.audio), "tail")
-        elif s.interim_step_secs and new_secs >= s.interim_step_secs:
-            self._start_pass(segment, len(segment.audio), "interim")
+            elif self._full and segment.best_end > segment.full_started and segment.quiet_since(segment.best_end):
+                # The fast pass has the eager text; now the transcript the LLM will get, so
+                # that it is ready (or nearly) when the VAD stops.
+                self._start_pass(segment, len(segment.audio), "full")
+        elif s.interim_step_secs:
+            new_secs = (len(segment.audio) - segment.last_pass_end) / 2 / self.sample_rate
+            if new_secs >= s.interim_step_secs:
+                self._start_pass(segment, len(segment.audio), "interim")
 
     def _start_pass(self, segment: Segment, end: int, kind: str):
-        segment.last_pass_end = end
+        if kind in FULL_KINDS:
+            segment.full_started = end
+        else:
+            segment.last_pass_end = end
         p = _Pass(segment=segment, end=end)
         self._pass = p
         p.task = self.create_task(self._run_pass(p, kind), name=f"whisper-{kind}-{segment.id}")
 
+    def _pass_input(self, segment: Segment, end: int, kind: str) -> tuple[bytes, str, float | None, bool]:
+        """(audio, prompt, window, whole turn) of a pass. A full pass hears the turn's earlier
+        segments too, unless they no longer fit in its window (then their text is the prompt)."""
+        audio = bytes(segment.audio[:end])
+        if kind not in FULL_KINDS:
+            return audio, self._turn_text, None, False
+        window = float(self._settings.final_window_secs)
+        earlier = len(self._turn_audio) + len(audio)
+        if self._stopped and self._stopped[0] is not segment:  # earlier segments still pending
+            return audio, self._turn_text, window, False
+        if earlier <= (window - 1.0) * self.sample_rate * 2:
+            return bytes(self._turn_audio) + audio, "", window, True
+        return audio, self._turn_text, window, False
+
     async def _run_pass(self, p: _Pass, kind: str):
         segment = p.segment
-        audio = bytes(segment.audio[: p.end])
+        audio, prompt, window, whole = self._pass_input(segment, p.end, kind)
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            result = await asyncio.to_thread(self._decoder.transcribe, audio, prompt=self._turn_text)
+            result = await asyncio.to_thread(self._decoder.transcribe, audio, prompt=prompt, window_secs=window)
         except Exception as e:  # a failed pass must not stall the turn
             await self.push_error(f"{self}: transcription failed: {e}", exception=e)
             result = None
@@ -270,13 +330,18 @@ class StreamingWhisperSTTService(STTService):
             await self._call_event_handler("on_pass", {
                 "segment": segment.id, "kind": kind, "audio_secs": round(result.audio_secs, 3),
                 "window_secs": result.window_secs, "secs": round(loop.time() - started, 3),
-                "text": result.text, "fallback": result.fallback,
+                "text": result.text, "fallback": result.fallback, "trimmed": result.trimmed,
             })
-            if not segment.done and p.end > segment.best_end:
+            if segment.done:
+                pass
+            elif kind in FULL_KINDS:
+                if p.end > segment.full_end:
+                    segment.full_end, segment.full_text, segment.full_whole_turn = p.end, result.text, whole
+            elif p.end > segment.best_end:
                 segment.best_end, segment.best_text = p.end, result.text
                 await self._push_partial(segment, kind)
         elif segment.stopped and not segment.done:
-            await self._push_final(segment, segment.best_text)
+            await self._push_final(segment)
         await self._schedule()
 
     async def _push_partial(self, segment: Segment, kind: str):
@@ -294,10 +359,17 @@ class StreamingWhisperSTTService(STTService):
                 segment.best_text, self._user_id, time_now_iso8601(), self._settings.language
             ))
 
-    async def _push_final(self, segment: Segment, text: str):
+    async def _push_final(self, segment: Segment):
         segment.done = True
         if self._stopped and self._stopped[0] is segment:
             self._stopped.pop(0)
+        if segment.full_end >= 0:
+            text = segment.full_text
+            if segment.full_whole_turn:
+                text = new_words(self._turn_text, text)  # the earlier finals said the rest
+        else:
+            text = segment.best_text
+        self._turn_audio += segment.audio
         if not text:
             logger.debug(f"{self}: no speech in segment {segment.id}")
             return

@@ -141,6 +141,10 @@ def build_pipeline(config: str | Path | PipelineConfig, run_dir: Path,
 
     context = LLMContext()
     aggregators = LLMContextAggregatorPair(context, user_params=built["turns"])
+    strategies = getattr(built["turns"], "user_turn_strategies", None)
+    for strategy in getattr(strategies, "stop", None) or []:
+        if hasattr(strategy, "attach_aggregator"):  # turn merging rewrites the user turn
+            strategy.attach_aggregator(aggregators.user())
     transport = built["transport"]
     run_dir.mkdir(parents=True, exist_ok=True)
     transcript = TranscriptWriter(run_dir / "transcript.jsonl")

@@ -7,6 +7,7 @@ kernel if the agent itself dies abruptly (``PR_SET_PDEATHSIG``).
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import ctypes
 import os
@@ -122,6 +123,10 @@ class ManagedProcess:
         self._lock = threading.Lock()
         self._generation = 0  # bumped by stop(): a start() begun before it gives up
         self.ready_at: float | None = None  # time.monotonic() when it last became ready
+        # Set by a supervisor (ChildServers) while it restarts this child when it goes down:
+        # clients then wait for it (up to restart_wait_secs) instead of failing at once.
+        self.supervised = False
+        self.restart_wait_secs = 20.0
 
     @property
     def pid(self) -> int | None:
@@ -142,6 +147,21 @@ class ManagedProcess:
         """Changes on every ``stop()``; pass it to ``start(generation=...)`` to start only if no
         stop came in between."""
         return self._generation
+
+    @property
+    def up(self) -> bool:
+        """Running and ready (not exited, not being started)."""
+        return self.running and self.ready_at is not None
+
+    async def wait_until_up(self) -> bool:
+        """For a client about to use the child: if it is down and its supervisor is restarting
+        it, wait until it is back (at most ``restart_wait_secs``). Returns whether it waited."""
+        if self.up or not self.supervised:
+            return False
+        deadline = time.monotonic() + self.restart_wait_secs
+        while not self.up and self.supervised and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return True
 
     def healthy(self) -> bool:
         """Whether the running child answers its health probe (blocking, bounded by the probe)."""

@@ -58,11 +58,15 @@ class ChildServers:
         for child in self.children:
             await asyncio.to_thread(child.start)
         if self.settings.enabled:
+            for child in self.children:
+                child.supervised, child.restart_wait_secs = True, self.settings.restart_wait_secs
             self._watchers = [asyncio.create_task(self._watch(child), name=f"supervise-{child.name}")
                               for child in self.children]
 
     async def stop(self) -> None:
         watchers, self._watchers = self._watchers, []
+        for child in self.children:
+            child.supervised = False
         for task in watchers:
             task.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
@@ -182,6 +186,7 @@ class ChildServers:
             await asyncio.sleep(s.exit_poll_secs)
 
     def _give_up(self, child: ManagedProcess, message: str) -> None:
+        child.supervised = False  # its clients stop waiting for it
         self.failure = ChildServerFailed(message)
         self._emit(ChildEvent(child.name, "failed", message))
         self._failed.set()

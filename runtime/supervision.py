@@ -38,6 +38,9 @@ class SupervisionSettings:
             it is killed (SIGKILL) and restarted like one that exited. Generous, so a server
             slowed down by a busy 2-core machine is not killed mid-answer.
         exit_poll_secs: How often a child's exit is checked for.
+        restart_wait_secs: A request that needs a server while it is being restarted (the
+            LLM's completion, the TTS's socket) waits this long for it, then fails as if the
+            server were unreachable (that turn ends unanswered; the next one works).
     """
 
     enabled: bool = True
@@ -49,12 +52,13 @@ class SupervisionSettings:
     health_timeout_secs: float = 2.0
     hang_timeout_secs: float = 10.0
     exit_poll_secs: float = 0.1
+    restart_wait_secs: float = 20.0
 
     def __post_init__(self):
         if self.max_quick_failures < 1:
             raise ValueError(f"max_quick_failures must be >= 1, got {self.max_quick_failures}")
         for name in ("quick_failure_secs", "backoff_min_secs", "health_interval_secs", "health_timeout_secs",
-                     "hang_timeout_secs", "exit_poll_secs"):
+                     "hang_timeout_secs", "exit_poll_secs", "restart_wait_secs"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.backoff_max_secs < self.backoff_min_secs:

@@ -48,7 +48,10 @@ def test_an_exited_child_is_restarted_on_its_port_with_events(tmp_path):
             children.listeners.append(events.append)
             for n in (1, 2):
                 old = child.pid
+                assert child.up and not await child.wait_until_up()  # up: a client goes on at once
                 os.kill(old, signal.SIGKILL)
+                await wait_until(lambda: not child.running, timeout=2)
+                assert await child.wait_until_up() and child.up  # down: a client waits for the restart
                 await wait_until(lambda: children.restarts["http-server"] == n, timeout=10)
                 assert child.pid != old and alive(child.pid) and http_ok(f"http://127.0.0.1:{child.port}/")()
             pid = child.pid
@@ -107,6 +110,7 @@ def test_too_many_quick_failures_end_what_runs_with_one_error(tmp_path):
                 await children.supervise(task, cancel)
             took = time.monotonic() - started
             assert cancelled.is_set() and task.cancelled()
+            assert not child.supervised and not await child.wait_until_up()  # clients stop waiting
         return str(failure.value), took, child
 
     message, took, child = asyncio.run(scenario())

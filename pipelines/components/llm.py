@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -54,15 +55,29 @@ class BoundedOpenAILLMService(OpenAILLMService):
 
 class LlamaCppLLMService(BoundedOpenAILLMService):
     """OpenAI-compatible client for llama.cpp's server, which rejects the ``developer`` role
-    (pipecat adds such messages, e.g. after an interruption); they are sent as ``user``."""
+    (pipecat adds such messages, e.g. after an interruption); they are sent as ``user``.
+
+    ``wait_for_server`` is awaited before each completion: while the app restarts its server
+    (``ManagedProcess.wait_until_up``), the turn waits for it instead of failing at once.
+    """
 
     supports_developer_role = False
 
+    def __init__(self, *, wait_for_server: Callable[[], Awaitable[bool]] | None = None, **kwargs):
+        self._wait_for_server = wait_for_server
+        super().__init__(**kwargs)
+
+    async def get_chat_completions(self, *args, **kwargs):
+        if self._wait_for_server is not None:
+            await self._wait_for_server()
+        return await super().get_chat_completions(*args, **kwargs)
+
 
 def _openai_llm(*, base_url: str | None, api_key: str, model: str, system_prompt: str, temperature: float,
-                max_tokens: int, developer_role: bool = True, timeout_s: float = 20.0):
+                max_tokens: int, developer_role: bool = True, timeout_s: float = 20.0, **extra):
     cls = BoundedOpenAILLMService if developer_role else LlamaCppLLMService
     return cls(
+        **extra,
         timeout_s=timeout_s,
         api_key=api_key,
         base_url=base_url,
@@ -96,6 +111,7 @@ def local_llm(opts: LocalLLMOptions, ctx: BuildContext):
         max_tokens=opts.max_tokens,
         developer_role=False,
         timeout_s=opts.timeout_secs,
+        wait_for_server=server.wait_until_up,  # while the app restarts it, wait rather than fail
     )
 
 

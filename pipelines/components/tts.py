@@ -60,14 +60,17 @@ def gradium(opts: GradiumOptions, ctx: BuildContext):
                           f"{opts.api_key_env} is not set; set it (environment or .env), or use the local "
                           "preset 'laptop', which needs no key")
     url = opts.url
+    wait_for_server = None
     if not url and key:
         url = REGION_URLS[opts.region]
     if not url:  # the app's own local server needs no key: never send it one
         server = LocalTTSServer(log_path=ctx.run_dir / "tts-server.log")
         server = ctx.add_child(server)
         url, key = server.url, ""  # "" (None would fall back to $GRADIUM_API_KEY)
+        wait_for_server = server.wait_until_up  # while the app restarts it, wait rather than fail
     settings = GradiumTTSService.Settings(multiplex=opts.multiplex)
     return GradiumTTSService(
+        wait_for_server=wait_for_server,
         api_key=key,
         url=url,
         voice_id=opts.voice_id,

@@ -7,6 +7,9 @@ one handshake time. ``shared`` mode: every request gets the same socket.
 
 A background task keeps the warm socket alive: it reopens it with exponential backoff
 when it fails or the server closes it, and replaces a spare that sat idle too long.
+With ``wait_for_server`` (the app's local server, which it restarts when it dies), a socket
+is opened only once the server is back: a request waits for it instead of failing, and the
+spare reconnects the moment it is back, not after a backoff that grew while it was down.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from processors.gradium.settings import GradiumConnectionParams
 
 Spawn = Callable[[Coroutine[Any, Any, Any], str], asyncio.Task]
 CancelTask = Callable[[asyncio.Task], Awaitable[None]]
+# Returns once the server may be tried; True if it was down (being restarted) and waited for.
+WaitForServer = Callable[[], Awaitable[bool]]
 
 
 @dataclass
@@ -52,6 +57,7 @@ class SocketPool:
         cancel_task: CancelTask,
         *,
         shared: bool,
+        wait_for_server: WaitForServer | None = None,
     ):
         self._factory = factory
         self._params: GradiumConnectionParams = factory.params
@@ -59,6 +65,7 @@ class SocketPool:
         self._spawn = spawn
         self._cancel_task = cancel_task
         self.shared = shared
+        self._wait_for_server = wait_for_server
         self._warm: GradiumSocket | None = None
         self._attempt: asyncio.Task | None = None
         self._wake = asyncio.Event()
@@ -87,6 +94,10 @@ class SocketPool:
         sock = self._take()
         if sock:
             return sock, False
+        if self._wait_for_server is not None and await self._wait_for_server():
+            sock = self._take()  # the maintainer may have opened one the moment it was back
+            if sock:
+                return sock, True
         attempt = self._attempt
         if attempt is not None and not attempt.done():
             try:
@@ -179,7 +190,9 @@ class SocketPool:
             return  # baseline mode: every answer opens its own socket
         while not self._closed and not self._gave_up:
             if self.warm is None:
-                if self._failures:
+                if self._wait_for_server is not None and await self._wait_for_server():
+                    self._failures = 0  # it was restarted: try it now
+                elif self._failures:
                     await asyncio.sleep(self._backoff())
                 if await self._try_open() is None:
                     continue

@@ -52,7 +52,7 @@ from pipecat.utils.errors import ErrorCategory
 from pipecat.utils.types import is_given
 
 from processors.gradium.connection import GradiumConnectError, GradiumSocket, SocketFactory
-from processors.gradium.pool import PoolHooks, SocketPool
+from processors.gradium.pool import PoolHooks, SocketPool, WaitForServer
 from processors.gradium.protocol import (
     FLUSH_MARKER,
     GradiumProtocolError,
@@ -101,6 +101,7 @@ class GradiumTTSService(WebsocketTTSService):
         connection: GradiumConnectionParams | None = None,
         sample_rate: int | None = None,
         text_aggregation_mode: TextAggregationMode | None = None,
+        wait_for_server: WaitForServer | None = None,
         **kwargs,
     ):
         """Initialize the service.
@@ -118,6 +119,8 @@ class GradiumTTSService(WebsocketTTSService):
             connection: Timeouts, keepalive and backoff (:class:`GradiumConnectionParams`).
             sample_rate: Output rate; defaults to the pipeline's output rate.
             text_aggregation_mode: How plain ``TextFrame``\\ s are grouped (default: sentences).
+            wait_for_server: Awaited before a socket is opened; returns once the server can
+                be tried (a local server being restarted: when it is back). See ``SocketPool``.
             **kwargs: Passed to ``WebsocketTTSService``.
 
         Raises:
@@ -157,6 +160,7 @@ class GradiumTTSService(WebsocketTTSService):
         self._api_key = resolve_api_key(api_key)
         self._url = resolve_url(url, self._api_key)
         self._conn = connection or GradiumConnectionParams()
+        self._wait_for_server = wait_for_server
         self._pool: SocketPool | None = None
         self._requests: dict[str, GradiumRequest] = {}
         self._cancelled_ids: set[str] = set()
@@ -245,6 +249,7 @@ class GradiumTTSService(WebsocketTTSService):
             spawn=lambda coro, name: self.create_task(coro, name),
             cancel_task=self.cancel_task,
             shared=self.multiplex,
+            wait_for_server=self._wait_for_server,
         )
 
     async def _update_settings(self, delta: GradiumTTSSettings) -> dict[str, Any]:

@@ -44,7 +44,7 @@ async def test_two_interleaved_requests_are_routed_by_client_req_id(server):
                 by_id[msg["client_req_id"]].append(msg)  # every message carries its id
                 if msg["type"] == "end_of_stream":
                     ended.add(msg["client_req_id"])
-        await asyncio.wait_until(await ws.ping(), TIMEOUT)  # socket stays open (close_ws_on_eos false)
+        await asyncio.wait_for(await ws.ping(), TIMEOUT)  # socket stays open (close_ws_on_eos false)
 
     ready_ids = set()
     for rid, msgs in by_id.items():

@@ -81,10 +81,10 @@ TIMEOUT_S = 60.0
 class RoundResult:
     """One round of one variant."""
 
-    ttfa_warm_s: float
-    ttfa_bargein_s: float
-    audio_after_interruption_s: float
-    audio_after_close_s: float  # of that, what the server made after it noticed the close
+    ttfa_warm_secs: float
+    ttfa_bargein_secs: float
+    audio_after_interruption_secs: float
+    audio_after_close_secs: float  # of that, what the server made after it noticed the close
 
 
 @dataclass
@@ -145,7 +145,7 @@ async def _settled_audio(request) -> float:
     return value
 
 
-async def _round(probe: PipelineProbe, server: TTSServer, gap_s: float) -> RoundResult:
+async def _round(probe: PipelineProbe, server: TTSServer, gap_secs: float) -> RoundResult:
     ttfa_warm = await _short_answer(probe)
 
     # The long answer streams in phrase by phrase; the user barges in during its audio.
@@ -167,33 +167,33 @@ async def _round(probe: PipelineProbe, server: TTSServer, gap_s: float) -> Round
     at_barge_in = long_request.audio_seconds
     await probe.push(InterruptionFrame())
     await probe.down.wait_for(lambda f: isinstance(f, InterruptionFrame), after=mark, timeout=TIMEOUT_S)
-    await asyncio.sleep(gap_s)
+    await asyncio.sleep(gap_secs)
 
     ttfa_bargein = await _short_answer(probe)
     after = await _settled_audio(long_request) - at_barge_in
     return RoundResult(ttfa_warm, ttfa_bargein, after, long_request.audio_seconds_after_cancel)
 
 
-async def run_variant(variant: str, server: TTSServer, url: str, rounds: int, gap_s: float) -> VariantRun:
+async def run_variant(variant: str, server: TTSServer, url: str, rounds: int, gap_secs: float) -> VariantRun:
     """All rounds of one variant, in one pipeline."""
     tts = _make_service(variant, url)
     run = VariantRun(variant)
     async with PipelineProbe(tts, sample_rate=24000) as probe:
         await asyncio.sleep(1.0)  # the pipeline's first socket opens
         for _ in range(rounds):
-            run.rounds.append(await _round(probe, server, gap_s))
+            run.rounds.append(await _round(probe, server, gap_secs))
     if isinstance(tts, GradiumTTSService):
         run.critical_path_handshakes = tts.stats.handshakes_on_critical_path
     return run
 
 
-async def run_all(rounds: int, delay_s: float, gap_s: float = USER_TURN_S) -> dict[str, VariantRun]:
+async def run_all(rounds: int, delay_secs: float, gap_secs: float = USER_TURN_S) -> dict[str, VariantRun]:
     """Run every variant against one server behind one delaying proxy."""
     results: dict[str, VariantRun] = {}
-    async with TTSServer() as server, NetDelayProxy("127.0.0.1", server.port, delay_s=delay_s) as proxy:
+    async with TTSServer() as server, NetDelayProxy("127.0.0.1", server.port, delay_secs=delay_secs) as proxy:
         url = proxy.rewrite(server.url)
         for variant in VARIANTS:
-            results[variant] = await run_variant(variant, server, url, rounds, gap_s)
+            results[variant] = await run_variant(variant, server, url, rounds, gap_secs)
     return results
 
 
@@ -204,7 +204,7 @@ def make_records(results: dict[str, VariantRun]) -> list[dict]:
         return [getattr(r, name) * scale for r in results[variant].rounds]
 
     def extra(variant: str) -> list[float]:  # per round: TTFA after a barge-in minus warm TTFA
-        return [(r.ttfa_bargein_s - r.ttfa_warm_s) * 1000 for r in results[variant].rounds]
+        return [(r.ttfa_bargein_secs - r.ttfa_warm_secs) * 1000 for r in results[variant].rounds]
 
     stock = "pipecat stock GradiumTTSService"
     extra_rec = record("gradium_extra_ttfa_after_bargein", "ms", extra("ours"), extra("stock"),
@@ -213,16 +213,16 @@ def make_records(results: dict[str, VariantRun]) -> list[dict]:
     extra_rec["met"] = extra_rec["ours_median"] is not None and extra_rec["ours_median"] <= TARGET_EXTRA_MS
     return [
         extra_rec,
-        record("gradium_audio_after_interruption", "s", ms("ours", "audio_after_interruption_s", 1.0),
-               ms("stock", "audio_after_interruption_s", 1.0), target=TARGET_AUDIO_AFTER_INTERRUPTION, baseline=stock),
-        record("gradium_ttfa_bargein_vs_warm", "ms", ms("ours", "ttfa_bargein_s"), ms("ours", "ttfa_warm_s"),
+        record("gradium_audio_after_interruption", "s", ms("ours", "audio_after_interruption_secs", 1.0),
+               ms("stock", "audio_after_interruption_secs", 1.0), target=TARGET_AUDIO_AFTER_INTERRUPTION, baseline=stock),
+        record("gradium_ttfa_bargein_vs_warm", "ms", ms("ours", "ttfa_bargein_secs"), ms("ours", "ttfa_warm_secs"),
                baseline="ours, warm socket"),
-        record("gradium_ttfa_bargein_vs_stock", "ms", ms("ours", "ttfa_bargein_s"), ms("stock", "ttfa_bargein_s"),
+        record("gradium_ttfa_bargein_vs_stock", "ms", ms("ours", "ttfa_bargein_secs"), ms("stock", "ttfa_bargein_secs"),
                baseline=stock),
-        record("gradium_ttfa_warm_vs_stock", "ms", ms("ours", "ttfa_warm_s"), ms("stock", "ttfa_warm_s"), baseline=stock),
-        record("gradium_ttfa_bargein_vs_no_spare", "ms", ms("ours", "ttfa_bargein_s"), ms("no_spare", "ttfa_bargein_s"),
+        record("gradium_ttfa_warm_vs_stock", "ms", ms("ours", "ttfa_warm_secs"), ms("stock", "ttfa_warm_secs"), baseline=stock),
+        record("gradium_ttfa_bargein_vs_no_spare", "ms", ms("ours", "ttfa_bargein_secs"), ms("no_spare", "ttfa_bargein_secs"),
                baseline="ours, socket opened per answer"),
-        record("gradium_audio_after_close_server_side", "s", ms("ours", "audio_after_close_s", 1.0),
+        record("gradium_audio_after_close_server_side", "s", ms("ours", "audio_after_close_secs", 1.0),
                baseline="made after the server noticed the close"),
         record("gradium_handshakes_on_critical_path", "count", results["ours"].critical_path_handshakes,
                results["no_spare"].critical_path_handshakes, runs=len(results["ours"].rounds),

@@ -91,10 +91,10 @@ class StockTTS(_RunTTSLog, StockGradiumTTSService):
 class AnswerResult:
     """One replayed answer in one variant (seconds from the first pushed LLM token)."""
 
-    first_audio_s: float
-    first_text_s: float
+    first_audio_secs: float
+    first_text_secs: float
     chunks: int
-    server_text_to_audio_s: float | None = None
+    server_text_to_audio_secs: float | None = None
     texts: list[str] = field(default_factory=list)
 
 
@@ -128,7 +128,7 @@ async def _server_idle(server: TTSServer, known: set, timeout: float = ANSWER_TI
 
 
 async def replay(probe: PipelineProbe, tts: _RunTTSLog, server: TTSServer, tokens: list[list]) -> AnswerResult:
-    """Replay one answer's ``[[offset_s, text], ...]`` with real timing; wait until it is all out."""
+    """Replay one answer's ``[[offset_secs, text], ...]`` with real timing; wait until it is all out."""
     mark, calls_mark = len(probe.down.records), len(tts.tts_calls)
     old = {f.context_id for f in probe.audio()}
     known = set(server.stats.requests)
@@ -152,8 +152,8 @@ async def replay(probe: PipelineProbe, tts: _RunTTSLog, server: TTSServer, token
         raise RuntimeError(f"no audio for the answer {''.join(t for _, t in tokens)[:40]!r}")
     # t0 is taken just before the first token is pushed (its delay is 0).
     firsts = [r for r in requests if r.first_text_at is not None and r.first_audio_at is not None]
-    server_s = min(firsts, key=lambda r: r.first_text_at).first_audio_latency_s if firsts else None
-    return AnswerResult(audio.at - t0, calls[0][0] - t0, len(calls), server_s, [t for _, _, t in calls])
+    server_secs = min(firsts, key=lambda r: r.first_text_at).first_audio_latency_secs if firsts else None
+    return AnswerResult(audio.at - t0, calls[0][0] - t0, len(calls), server_secs, [t for _, _, t in calls])
 
 
 def load_streams(path: Path = DATA_PATH) -> list[dict]:
@@ -196,20 +196,20 @@ def make_records(results: dict[str, list[AnswerResult]]) -> list[dict]:
 
     sentence, token = "stock GradiumTTSService, SENTENCE", "stock GradiumTTSService, TOKEN"
     return [
-        record("first_token_to_first_audio", "ms", ms("ours", "first_audio_s"), ms("sentence", "first_audio_s"),
+        record("first_token_to_first_audio", "ms", ms("ours", "first_audio_secs"), ms("sentence", "first_audio_secs"),
                target=TARGET_RATIO, baseline=sentence),
-        record("first_token_to_first_audio_vs_token", "ms", ms("ours", "first_audio_s"),
-               ms("token", "first_audio_s"), baseline=token),
-        record("first_token_to_first_tts_text", "ms", ms("ours", "first_text_s"), ms("sentence", "first_text_s"),
+        record("first_token_to_first_audio_vs_token", "ms", ms("ours", "first_audio_secs"),
+               ms("token", "first_audio_secs"), baseline=token),
+        record("first_token_to_first_tts_text", "ms", ms("ours", "first_text_secs"), ms("sentence", "first_text_secs"),
                baseline=f"{sentence} (text only: first run_tts call)"),
-        record("first_token_to_first_tts_text_vs_token", "ms", ms("ours", "first_text_s"),
-               ms("token", "first_text_s"), baseline=f"{token} (text only: first run_tts call)"),
+        record("first_token_to_first_tts_text_vs_token", "ms", ms("ours", "first_text_secs"),
+               ms("token", "first_text_secs"), baseline=f"{token} (text only: first run_tts call)"),
         record("tts_text_chunks_per_answer", "chunks", chunks("ours"), chunks("sentence"),
                baseline=f"{sentence} (run_tts calls)"),
         record("tts_text_chunks_per_answer_vs_token", "chunks", chunks("ours"), chunks("token"),
                baseline=f"{token} (run_tts calls)"),
-        record("server_first_text_to_first_audio", "ms", ms("ours", "server_text_to_audio_s"),
-               ms("sentence", "server_text_to_audio_s"), baseline=f"{sentence} (local server's counters)"),
+        record("server_first_text_to_first_audio", "ms", ms("ours", "server_text_to_audio_secs"),
+               ms("sentence", "server_text_to_audio_secs"), baseline=f"{sentence} (local server's counters)"),
     ]
 
 

@@ -5,9 +5,9 @@ varied questions with the ``openai`` client (``stream=True``) and writes
 ``bench/data/token_streams.json``::
 
     {"model": ..., "recorded_at": ..., "streams": [
-        {"prompt": ..., "tokens": [[offset_s, text], ...]}, ...]}
+        {"prompt": ..., "tokens": [[offset_secs, text], ...]}, ...]}
 
-``offset_s`` is seconds since the request was sent. Run: ``python -m bench.record_token_streams``.
+``offset_secs`` is seconds since the request was sent. Run: ``python -m bench.record_token_streams``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ PROMPTS = [
 
 
 def record(base_url: str, prompts: list[str], *, max_tokens: int, timeout: float) -> list[dict]:
-    """Stream each prompt's answer and return ``[{prompt, tokens: [[offset_s, text]]}]``."""
+    """Stream each prompt's answer and return ``[{prompt, tokens: [[offset_secs, text]]}]``."""
     from openai import OpenAI
 
     client = OpenAI(base_url=base_url, api_key="local", timeout=timeout)

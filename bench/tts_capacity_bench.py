@@ -120,39 +120,39 @@ class Level:
 
     k: int
     streams: list[StreamResult]
-    wall_s: float
-    cpu_s: float  # the server's
-    other_cpu_s: float = 0.0  # other processes on the machine (other engineers' jobs)
+    wall_secs: float
+    cpu_secs: float  # the server's
+    other_cpu_secs: float = 0.0  # other processes on the machine (other engineers' jobs)
 
     @property
     def clean(self) -> bool:
         return all(s.clean for s in self.streams)
 
     @property
-    def audio_s(self) -> float:
-        return sum(s.audio_s for s in self.streams)
+    def audio_secs(self) -> float:
+        return sum(s.audio_secs for s in self.streams)
 
     @property
-    def cpu_per_audio_s(self) -> float:
-        return self.cpu_s / self.audio_s if self.audio_s else math.nan
+    def cpu_per_audio_secs(self) -> float:
+        return self.cpu_secs / self.audio_secs if self.audio_secs else math.nan
 
     @property
     def cores_used(self) -> float:
-        return self.cpu_s / self.wall_s if self.wall_s else 0.0
+        return self.cpu_secs / self.wall_secs if self.wall_secs else 0.0
 
     @property
     def other_cores(self) -> float:
-        return self.other_cpu_s / self.wall_s if self.wall_s else 0.0
+        return self.other_cpu_secs / self.wall_secs if self.wall_secs else 0.0
 
     def summary(self) -> str:
         under = [s.underruns for s in self.streams]
-        ttfa = [s.ttfa_s * 1000 for s in self.streams if s.ttfa_s is not None]
+        ttfa = [s.ttfa_secs * 1000 for s in self.streams if s.ttfa_secs is not None]
         errors = sorted({s.error for s in self.streams if s.error})
         return (f"K={self.k:2d} {'clean' if self.clean else 'UNDERRUN'}: "
                 f"{sum(u.count > 0 for u in under)}/{self.k} streams stalled, "
-                f"{sum(u.total_s for u in under) * 1000:.0f} ms stalled in all, TTFA median "
+                f"{sum(u.total_secs for u in under) * 1000:.0f} ms stalled in all, TTFA median "
                 f"{_med(ttfa):.0f} max {max(ttfa, default=0):.0f} ms, server {self.cores_used:.2f} cores "
-                f"(others {self.other_cores:.2f}), {self.cpu_per_audio_s:.3f} CPU s/audio s"
+                f"(others {self.other_cores:.2f}), {self.cpu_per_audio_secs:.3f} CPU s/audio s"
                 + (f", errors: {errors}" if errors else ""))
 
 
@@ -220,10 +220,10 @@ async def single_stream_cost(url: str, pid: int, answers: Sequence[str]) -> Sing
         cpu0, t0 = cpu_seconds(pid), time.monotonic()
         gate.go.set()
         res = await task
-        if not res.eos or res.audio_s <= 0:
+        if not res.eos or res.audio_secs <= 0:
             raise RuntimeError(f"single stream failed: {res.error}")
-        cost.cpu_rtf.append((cpu_seconds(pid) - cpu0) / res.audio_s)
-        cost.wall_rtf.append((time.monotonic() - t0) / res.audio_s)
+        cost.cpu_rtf.append((cpu_seconds(pid) - cpu0) / res.audio_secs)
+        cost.wall_rtf.append((time.monotonic() - t0) / res.audio_secs)
     return cost
 
 
@@ -327,12 +327,12 @@ class Run:
         return all(lv.clean for lv in self.levels) and top < max(self.ladder, default=0)
 
     def ttfa_ms(self, k: int) -> list[float]:
-        return [s.ttfa_s * 1000 for lv in self.levels if lv.k == k for s in lv.streams
-                if s.ttfa_s is not None]
+        return [s.ttfa_secs * 1000 for lv in self.levels if lv.k == k for s in lv.streams
+                if s.ttfa_secs is not None]
 
-    def cpu_per_audio_s(self, k: int) -> list[float]:
+    def cpu_per_audio_secs(self, k: int) -> list[float]:
         """Server CPU s per audio s of each run at K streams."""
-        return [lv.cpu_per_audio_s for lv in self.levels if lv.k == k]
+        return [lv.cpu_per_audio_secs for lv in self.levels if lv.k == k]
 
     def first_failure(self) -> Level | None:
         return next((lv for lv in self.levels if not lv.clean), None)
@@ -404,7 +404,7 @@ def make_records(shipped: Run, old: Run | None, load: float, quick: bool) -> lis
         recs += [
             record("tts_capacity_server_cores_at_overload", "cores", round(fail.cores_used, 3), CORES, runs=1,
                    baseline=f"cores of the machine (at K={fail.k}, the first K with underruns)"),
-            record("tts_capacity_underrun_at_overload", "ms", [s.underruns.total_s * 1000 for s in fail.streams],
+            record("tts_capacity_underrun_at_overload", "ms", [s.underruns.total_secs * 1000 for s in fail.streams],
                    baseline=f"none: per stream at K={fail.k}; "
                             f"{sum(not s.clean for s in fail.streams)}/{fail.k} streams stalled"),
         ]
@@ -433,7 +433,7 @@ def comparison_records(shipped: Run, old: Run) -> list[dict]:
     ]
     if both_ran is not None:
         recs.append(record("tts_capacity_rtf_cpu_loaded_vs_onnx_default", "CPU s/audio s",
-                           shipped.cpu_per_audio_s(both_ran), old.cpu_per_audio_s(both_ran),
+                           shipped.cpu_per_audio_secs(both_ran), old.cpu_per_audio_secs(both_ran),
                            baseline=f"{was}; K={both_ran} streams at once, per run"))
     return recs
 

@@ -34,27 +34,27 @@ class Underruns:
     """Stalls of a real-time player: how many, and their total length."""
 
     count: int = 0
-    total_s: float = 0.0
+    total_secs: float = 0.0
 
 
 def playback_underruns(
-    arrivals: Sequence[tuple[float, float]], jitter_s: float = JITTER_BUFFER_S
+    arrivals: Sequence[tuple[float, float]], jitter_secs: float = JITTER_BUFFER_S
 ) -> Underruns:
     """Stalls of a player fed by ``arrivals``: ``(time received, audio seconds received so far)``
-    in arrival order. Playback starts ``jitter_s`` after the first arrival and runs at 1x; when
+    in arrival order. Playback starts ``jitter_secs`` after the first arrival and runs at 1x; when
     it has played all audio received while another arrival is still to come, it stalls until
     that arrival and resumes at once. The end of the audio is not a stall."""
     if not arrivals:
         return Underruns()
     out = Underruns()
-    clock = arrivals[0][0] + jitter_s  # wall time up to which playback is accounted
+    clock = arrivals[0][0] + jitter_secs  # wall time up to which playback is accounted
     played, available = 0.0, arrivals[0][1]
     for t, have in arrivals[1:]:
         if t > clock:
             runs_out = clock + (available - played)
             if runs_out < t:
                 out.count += 1
-                out.total_s += t - runs_out
+                out.total_secs += t - runs_out
                 played = available
             else:
                 played += t - clock
@@ -104,8 +104,8 @@ class StartGate:
 class StreamResult:
     """What one client saw."""
 
-    ttfa_s: float | None = None
-    audio_s: float = 0.0  # by byte count
+    ttfa_secs: float | None = None
+    audio_secs: float = 0.0  # by byte count
     stop_s: float = 0.0  # the last audio message's stop_s
     eos: bool = False
     underruns: Underruns = field(default_factory=Underruns)
@@ -113,7 +113,7 @@ class StreamResult:
 
     @property
     def clean(self) -> bool:
-        return self.eos and self.error is None and self.audio_s > 0 and self.underruns.count == 0
+        return self.eos and self.error is None and self.audio_secs > 0 and self.underruns.count == 0
 
 
 def _b64_len(s: str) -> int:
@@ -135,7 +135,7 @@ async def _open(url: str):
 
 
 async def run_stream(url: str, schedule: list[tuple[float, str]], gate: StartGate,
-                     jitter_s: float = JITTER_BUFFER_S) -> StreamResult:
+                     jitter_secs: float = JITTER_BUFFER_S) -> StreamResult:
     """Set up a socket, wait at ``gate``, stream the text on ``schedule`` and play the audio.
     Time to first audio runs from the first text sent to the first audio message."""
     result, arrivals = StreamResult(), []
@@ -166,11 +166,11 @@ async def run_stream(url: str, schedule: list[tuple[float, str]], gate: StartGat
                 msg = json.loads(await asyncio.wait_for(ws.recv(), RECV_TIMEOUT_S))
                 now = time.monotonic()
                 if msg["type"] == "audio":
-                    result.audio_s += _b64_len(msg["audio"]) / (2 * rate)
+                    result.audio_secs += _b64_len(msg["audio"]) / (2 * rate)
                     result.stop_s = msg["stop_s"]
-                    arrivals.append((now, result.audio_s))
-                    if result.ttfa_s is None:
-                        result.ttfa_s = now - first_text_at[0]
+                    arrivals.append((now, result.audio_secs))
+                    if result.ttfa_secs is None:
+                        result.ttfa_secs = now - first_text_at[0]
                 elif msg["type"] == "end_of_stream":
                     result.eos = True
                     break
@@ -184,5 +184,5 @@ async def run_stream(url: str, schedule: list[tuple[float, str]], gate: StartGat
         if sender is not None:
             sender.cancel()
         await ws.close()
-    result.underruns = playback_underruns(arrivals, jitter_s)
+    result.underruns = playback_underruns(arrivals, jitter_secs)
     return result

@@ -1,15 +1,15 @@
 """A 127.0.0.1 TCP proxy that adds network delay, for latency benchmarks and fault tests.
 
-Every byte is delivered ``delay_s`` after it was read, in both directions, and a new
-connection's first client bytes wait one extra round trip (``2 * delay_s``), as a TCP
+Every byte is delivered ``delay_secs`` after it was read, in both directions, and a new
+connection's first client bytes wait one extra round trip (``2 * delay_secs``), as a TCP
 handshake would cost. So a WebSocket handshake through the proxy costs about
-``4 * delay_s`` and each request/response exchange ``2 * delay_s``. Ordering is kept and
+``4 * delay_secs`` and each request/response exchange ``2 * delay_secs``. Ordering is kept and
 throughput is not limited.
 
 Faults for reliability tests: :meth:`freeze` holds all traffic (a dead network: nothing
 arrives, nothing is closed) until :meth:`thaw`; :meth:`drop_all` resets every connection.
 
-    async with NetDelayProxy("127.0.0.1", server.port, delay_s=0.1) as proxy:
+    async with NetDelayProxy("127.0.0.1", server.port, delay_secs=0.1) as proxy:
         url = proxy.rewrite(server.url)
 """
 
@@ -40,7 +40,7 @@ class _Pipe:
         try:
             while True:
                 data = await self._reader.read(65536)
-                self._queue.append((max(time.monotonic() + self._proxy.delay_s, self._not_before), data))
+                self._queue.append((max(time.monotonic() + self._proxy.delay_secs, self._not_before), data))
                 self._ready.set()
                 if not data:
                     break
@@ -67,11 +67,11 @@ class _Pipe:
 
 
 class NetDelayProxy:
-    """TCP proxy on ``host`` (127.0.0.1) to ``target_host:target_port`` adding ``delay_s`` each way."""
+    """TCP proxy on ``host`` (127.0.0.1) to ``target_host:target_port`` adding ``delay_secs`` each way."""
 
-    def __init__(self, target_host: str, target_port: int, *, delay_s: float = 0.1, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, target_host: str, target_port: int, *, delay_secs: float = 0.1, host: str = "127.0.0.1", port: int = 0):
         self.target = (target_host, target_port)
-        self.delay_s = delay_s
+        self.delay_secs = delay_secs
         self.host = host
         self.port: int | None = None
         self._requested_port = port
@@ -143,7 +143,7 @@ class NetDelayProxy:
             u_reader, u_writer = await asyncio.open_connection(*self.target)
             self._writers.update((c_writer, u_writer))
             # The client's first bytes leave one RTT late (the TCP handshake) plus the delay.
-            up = _Pipe(self, c_reader, u_writer, not_before=accepted + 3 * self.delay_s)
+            up = _Pipe(self, c_reader, u_writer, not_before=accepted + 3 * self.delay_secs)
             down = _Pipe(self, u_reader, c_writer, not_before=0.0)
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(up.run())

@@ -4,7 +4,7 @@ Client messages go upstream unchanged (with the ``x-api-key`` / ``x-api-source``
 server messages come back unchanged until an armed :class:`Fault` fires on one of them: it
 then sends its extra messages to the client and does its ``then`` (keep going, stall,
 abort the TCP connection, or close with a code). Faults fire once. Also: a slow
-handshake (``handshake_delay_s``) and a refused connection (:meth:`stop`; :meth:`start`
+handshake (``handshake_delay_secs``) and a refused connection (:meth:`stop`; :meth:`start`
 listens again on the same port, like a restarted server).
 
     async with TTSServer() as server, WsFaultProxy(server.url) as proxy:
@@ -61,7 +61,7 @@ class WsFaultProxy:
     def __init__(self, upstream_url: str, *, port: int = 0):
         self.upstream_url = upstream_url
         self.port = port
-        self.handshake_delay_s = 0.0
+        self.handshake_delay_secs = 0.0
         self.connections_total = 0
         self._fault: Fault | None = None
         self._server: Server | None = None
@@ -101,8 +101,8 @@ class WsFaultProxy:
         await self.stop()
 
     async def _delay_handshake(self, connection: ServerConnection, request) -> None:
-        if self.handshake_delay_s:
-            await asyncio.sleep(self.handshake_delay_s)
+        if self.handshake_delay_secs:
+            await asyncio.sleep(self.handshake_delay_secs)
         return None
 
     async def _handle(self, client: ServerConnection) -> None:

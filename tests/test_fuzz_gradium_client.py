@@ -28,8 +28,8 @@ from testing.frames import answer
 
 RATE = 24000
 PARAMS = GradiumConnectionParams(
-    connect_timeout_s=1.0, ready_timeout_s=1.0, first_audio_timeout_s=1.0, stall_timeout_s=1.0,
-    ping_interval_s=None, close_timeout_s=0.3, backoff_min_s=0.05, backoff_max_s=0.2,
+    connect_timeout_secs=1.0, ready_timeout_secs=1.0, first_audio_timeout_secs=1.0, stall_timeout_secs=1.0,
+    ping_interval_secs=None, close_timeout_secs=0.3, backoff_min_secs=0.05, backoff_max_secs=0.2,
 )
 # Ours, or pipecat's TTS base class when the server ends a request without any audio.
 ERROR_PREFIXES = ("Gradium TTS", "TTS context ")

@@ -72,7 +72,7 @@ def server_errors():
     logger.remove(sink)
 
 
-def exchange(url: str, frames: list[str | bytes], quiet_s: float = 0.3) -> tuple[list[dict], int | None]:
+def exchange(url: str, frames: list[str | bytes], quiet_secs: float = 0.3) -> tuple[list[dict], int | None]:
     """Send frames, then read until the server closes or stays quiet; messages and close code."""
     msgs: list[dict] = []
     with connect(url, open_timeout=10, max_size=None) as ws:
@@ -83,7 +83,7 @@ def exchange(url: str, frames: list[str | bytes], quiet_s: float = 0.3) -> tuple
             pass  # the server already answered a bad frame and closed
         try:
             while True:
-                raw = ws.recv(timeout=quiet_s)
+                raw = ws.recv(timeout=quiet_secs)
                 assert isinstance(raw, str), "the server sent a binary frame"
                 msg = json.loads(raw)
                 assert isinstance(msg, dict) and msg.get("type") in SERVER_TYPES, raw[:200]
@@ -190,7 +190,7 @@ def test_after_the_fuzzing_the_server_still_serves(server, bystander, server_err
         json.dumps({"type": "setup", "output_format": "pcm_16000"}),
         json.dumps({"type": "text", "text": "And a new one."}),
         json.dumps({"type": "end_of_stream"}),
-    ], quiet_s=30)
+    ], quiet_secs=30)
     assert fresh[0]["type"] == "ready" and fresh[-1]["type"] == "end_of_stream" and code == 1000
     assert server.stats.connections_total > 100
     assert not server_errors

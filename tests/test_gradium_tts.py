@@ -137,7 +137,7 @@ async def test_interruption_closes_the_socket_and_the_next_answer_uses_the_open_
         await probe.down.wait_for(LLMFullResponseEndFrame, after=mark, timeout=TIMEOUT)
         second = infos[1]
         assert second.socket_id == spare.id  # the socket that was already open
-        assert not second.waited_for_handshake and second.socket_age_s > 0
+        assert not second.waited_for_handshake and second.socket_age_secs > 0
         assert probe.seconds(probe.audio(after=mark)) == pytest.approx(server_request(server).audio_seconds, abs=0.02)
     assert tts.stats.handshakes_on_critical_path == 0
     assert tts.stats.sockets_closed_on_interruption == 1

@@ -37,19 +37,19 @@ from processors.phrase.aggregator import PhraseFrame
 from testing.frames import answer, wait_until
 
 FAST = GradiumConnectionParams(
-    connect_timeout_s=0.5,
-    ready_timeout_s=0.5,
-    first_audio_timeout_s=0.5,
-    stall_timeout_s=0.5,
-    ping_interval_s=0.2,
-    ping_timeout_s=0.3,
-    close_timeout_s=0.3,
-    backoff_min_s=0.05,
-    backoff_max_s=0.2,
+    connect_timeout_secs=0.5,
+    ready_timeout_secs=0.5,
+    first_audio_timeout_secs=0.5,
+    stall_timeout_secs=0.5,
+    ping_interval_secs=0.2,
+    ping_timeout_secs=0.3,
+    close_timeout_secs=0.3,
+    backoff_min_secs=0.05,
+    backoff_max_secs=0.2,
 )
 # With the real (Piper) server: synthesis may be slow on a loaded CI machine, so audio gets time.
 REAL = dataclasses.replace(
-    FAST, ready_timeout_s=5.0, first_audio_timeout_s=10.0, stall_timeout_s=10.0, ping_interval_s=0.5, ping_timeout_s=1.0
+    FAST, ready_timeout_secs=5.0, first_audio_timeout_secs=10.0, stall_timeout_secs=10.0, ping_interval_secs=0.5, ping_timeout_secs=1.0
 )
 RATE = 24000
 
@@ -228,7 +228,7 @@ async def test_unreachable_server_then_server_comes_up_and_answers_work():
 
 
 async def test_dead_sockets_are_detected_by_ping_and_replaced():
-    async with TTSServer() as server, NetDelayProxy("127.0.0.1", server.port, delay_s=0.0) as proxy:
+    async with TTSServer() as server, NetDelayProxy("127.0.0.1", server.port, delay_secs=0.0) as proxy:
         tts = GradiumTTSService(url=proxy.rewrite(server.url), connection=REAL)
         async with PipelineProbe(tts, sample_rate=RATE) as probe:
             await wait_until(lambda: tts.spare_socket is not None)
@@ -243,7 +243,7 @@ async def test_dead_sockets_are_detected_by_ping_and_replaced():
 
 
 async def test_a_stall_mid_answer_is_reported_and_the_next_answer_works():
-    async with TTSServer() as server, NetDelayProxy("127.0.0.1", server.port, delay_s=0.0) as proxy:
+    async with TTSServer() as server, NetDelayProxy("127.0.0.1", server.port, delay_secs=0.0) as proxy:
         tts = GradiumTTSService(url=proxy.rewrite(server.url), connection=REAL)
         async with PipelineProbe(tts, sample_rate=RATE) as probe:
             await probe.push(*answer("This answer will stall.", "Right about now, in the middle.", "Never heard."))
@@ -344,16 +344,16 @@ async def test_settings_updates_apply_to_the_next_answer():
 
 
 async def test_idle_spares_are_replaced_quietly():
-    idle = dataclasses.replace(REAL, spare_max_idle_s=0.3)
-    async with TTSServer(settings=TTSServerSettings(idle_timeout_s=1.5)) as server:
+    idle = dataclasses.replace(REAL, spare_max_idle_secs=0.3)
+    async with TTSServer(settings=TTSServerSettings(idle_timeout_secs=1.5)) as server:
         tts = GradiumTTSService(url=server.url, connection=idle)
         async with PipelineProbe(tts, sample_rate=RATE) as probe:
             await wait_until(lambda: tts.stats.sockets_opened >= 4)
-            assert tts.spare_socket is not None and tts.spare_socket.age_s < 0.3
+            assert tts.spare_socket is not None and tts.spare_socket.age_secs < 0.3
             assert server.stats.connections_open <= 2  # replaced spares are closed
             assert await speaks(probe, "Still fresh.") > 0.3
         # A server that drops idle sockets itself: replaced without an error either.
-        tts = GradiumTTSService(url=server.url, connection=dataclasses.replace(REAL, spare_max_idle_s=None))
+        tts = GradiumTTSService(url=server.url, connection=dataclasses.replace(REAL, spare_max_idle_secs=None))
         async with PipelineProbe(tts, sample_rate=RATE) as probe:
             await wait_until(lambda: server.stats.errors_sent >= 1, timeout=5)  # "idle timeout"
             await wait_until(lambda: tts.spare_socket is not None)

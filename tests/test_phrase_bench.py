@@ -25,8 +25,8 @@ def results() -> dict[str, list[bench.AnswerResult]]:
 def test_every_variant_gets_audio_after_its_first_text(results):
     for variant in bench.VARIANTS:
         (answer,) = results[variant]
-        assert 0 <= answer.first_text_s < answer.first_audio_s < 10, variant
-        assert answer.server_text_to_audio_s is not None and answer.server_text_to_audio_s > 0
+        assert 0 <= answer.first_text_secs < answer.first_audio_secs < 10, variant
+        assert answer.server_text_to_audio_secs is not None and answer.server_text_to_audio_secs > 0
 
 
 def test_each_variant_chunks_text_its_own_way(results):

@@ -32,9 +32,9 @@ TIMEOUT_S = 1.0  # the service's network timeout against the scripted server (th
 REAL_TIMEOUT_S = 5.0  # against llama.cpp: a cold first token can take over a second on a busy CI machine
 
 
-def make_llm(base_url: str, timeout_s: float = TIMEOUT_S, max_tokens: int = 60):
+def make_llm(base_url: str, timeout_secs: float = TIMEOUT_S, max_tokens: int = 60):
     return _openai_llm(base_url=base_url, api_key="local-no-key", model="local", system_prompt="Be brief.",
-                       temperature=0.0, max_tokens=max_tokens, developer_role=False, timeout_s=timeout_s)
+                       temperature=0.0, max_tokens=max_tokens, developer_role=False, timeout_secs=timeout_secs)
 
 
 def ask(question: str = "Say hello.") -> LLMContextFrame:
@@ -51,7 +51,7 @@ async def answer_text(probe: PipelineProbe, question: str = "Say hello.", timeou
 
 
 @pytest.mark.parametrize(
-    "mode, expected, within_s",
+    "mode, expected, within_secs",
     [
         ("drop", "incomplete chunked read", 1.0),
         ("stall", "LLM completion timeout", TIMEOUT_S + 1.0),
@@ -60,12 +60,12 @@ async def answer_text(probe: PipelineProbe, question: str = "Say hello.", timeou
         ("http500", "Error code: 500", 3.0),  # one retry after a short backoff
     ],
 )
-async def test_a_failing_answer_ends_with_one_error_and_the_next_answer_works(mode, expected, within_s):
+async def test_a_failing_answer_ends_with_one_error_and_the_next_answer_works(mode, expected, within_secs):
     async with FakeOpenAIServer(mode) as server:
         async with PipelineProbe(make_llm(server.base_url)) as probe:
             text, errors, took = await answer_text(probe)
             assert len(errors) == 1 and expected in errors[0] and "\n" not in errors[0]
-            assert took < within_s
+            assert took < within_secs
             assert text in ("", "Hello")  # what came before the fault, nothing more
             server.mode = "good"
             text, errors, _ = await answer_text(probe)
@@ -91,7 +91,7 @@ async def test_refused_then_the_server_comes_back():
 async def test_an_interruption_during_a_stall_frees_the_next_answer():
     """A barge-in while the LLM is stuck must not wait for the timeout."""
     async with FakeOpenAIServer("stall") as server:
-        async with PipelineProbe(make_llm(server.base_url, timeout_s=30.0)) as probe:
+        async with PipelineProbe(make_llm(server.base_url, timeout_secs=30.0)) as probe:
             await probe.push(ask())
             await probe.down.wait_for(LLMTextFrame, timeout=10)
             await probe.push(InterruptionFrame())
@@ -102,8 +102,8 @@ async def test_an_interruption_during_a_stall_frees_the_next_answer():
 
 
 async def test_real_llama_server_stall_and_drop_through_a_proxy(local_llm):
-    async with NetDelayProxy("127.0.0.1", local_llm.port, delay_s=0.05) as proxy:
-        llm = make_llm(f"http://127.0.0.1:{proxy.port}/v1", timeout_s=REAL_TIMEOUT_S, max_tokens=120)
+    async with NetDelayProxy("127.0.0.1", local_llm.port, delay_secs=0.05) as proxy:
+        llm = make_llm(f"http://127.0.0.1:{proxy.port}/v1", timeout_secs=REAL_TIMEOUT_S, max_tokens=120)
         question = "Tell me a long story about a dragon who learns to bake bread."
         async with PipelineProbe(llm) as probe:
             full, errors, _ = await answer_text(probe, question)
@@ -141,7 +141,7 @@ async def test_real_llama_server_restarted_between_answers(tmp_path):
     server = LocalLLMServer(log_path=tmp_path / "llm.log", port=port)
     await asyncio.to_thread(server.start)
     try:
-        async with PipelineProbe(make_llm(server.base_url, timeout_s=REAL_TIMEOUT_S, max_tokens=20)) as probe:
+        async with PipelineProbe(make_llm(server.base_url, timeout_secs=REAL_TIMEOUT_S, max_tokens=20)) as probe:
             text, errors, _ = await answer_text(probe)
             assert text.strip() and errors == []
             await asyncio.to_thread(server.stop)

@@ -27,15 +27,15 @@ from testing.frames import answer, wait_until
 
 RATE = 24000
 PARAMS = GradiumConnectionParams(
-    connect_timeout_s=0.5,
-    ready_timeout_s=5.0,  # Piper on a loaded CI machine: audio gets time, faults are injected
-    first_audio_timeout_s=10.0,
-    stall_timeout_s=3.0,  # > a Piper sentence on a loaded machine; the stall case waits this long
-    ping_interval_s=0.5,
-    ping_timeout_s=1.0,
-    close_timeout_s=0.3,
-    backoff_min_s=0.05,
-    backoff_max_s=0.2,
+    connect_timeout_secs=0.5,
+    ready_timeout_secs=5.0,  # Piper on a loaded CI machine: audio gets time, faults are injected
+    first_audio_timeout_secs=10.0,
+    stall_timeout_secs=3.0,  # > a Piper sentence on a loaded machine; the stall case waits this long
+    ping_interval_secs=0.5,
+    ping_timeout_secs=1.0,
+    close_timeout_secs=0.3,
+    backoff_min_secs=0.05,
+    backoff_max_secs=0.2,
     max_message_bytes=1024 * 1024,
 )
 LONG = ("This is the first answer, and it is long enough to be cut in the middle.",
@@ -74,7 +74,7 @@ def _huge_audio() -> str:
 
 
 @pytest.mark.parametrize(
-    "make_fault, expected, within_s",
+    "make_fault, expected, within_secs",
     [
         (lambda: Fault(inject=['{"type":"error","message":"model overloaded","code":1011}']),
          "Gradium TTS error 1011: model overloaded", ERROR_WITHIN_S),
@@ -84,18 +84,18 @@ def _huge_audio() -> str:
         (lambda: Fault(inject=[_huge_audio()]), "code 1009", ERROR_WITHIN_S),
         (lambda: Fault(then="abort"), "connection closed before the answer finished (code 1006)", ERROR_WITHIN_S),
         (lambda: Fault(then="close", close_code=1011), "(code 1011: fault injected)", ERROR_WITHIN_S),
-        (lambda: Fault(then="stall"), "stalled: nothing for 3s", PARAMS.stall_timeout_s + 1.5),
+        (lambda: Fault(then="stall"), "stalled: nothing for 3s", PARAMS.stall_timeout_secs + 1.5),
     ],
     ids=["error-message", "malformed-json", "binary-frame", "bad-base64", "oversized", "drop", "close", "stall"],
 )
 async def test_a_fault_mid_answer_is_one_error_with_no_stale_audio_and_the_next_answer_works(
-    stack, make_fault, expected, within_s
+    stack, make_fault, expected, within_secs
 ):
     server, proxy, tts, probe = stack
     fault = proxy.arm(make_fault())
     await probe.push(*answer(*LONG))
     error = await probe.up.wait_for(lambda f: isinstance(f, ErrorFrame) and expected in f.error, timeout=30)
-    assert fault.fired_at is not None and error.at - fault.fired_at < within_s
+    assert fault.fired_at is not None and error.at - fault.fired_at < within_secs
     assert "\n" not in error.frame.error and not error.frame.fatal
     end = await probe.down.wait_for(LLMFullResponseEndFrame, timeout=10)  # the failed answer ends
     failed = audio_contexts(probe)
@@ -135,7 +135,7 @@ async def test_a_message_on_the_idle_spare_replaces_it_quietly(stack):
 
 async def test_slow_handshake_within_the_timeout_stays_off_the_critical_path(stack):
     server, proxy, tts, probe = stack
-    proxy.handshake_delay_s = 0.3  # < connect_timeout_s
+    proxy.handshake_delay_secs = 0.3  # < connect_timeout_secs
     await wait_until(lambda: tts.spare_socket is not None)
     await tts.spare_socket.close()  # the replacement spare takes the slow handshake
     await wait_until(lambda: tts.spare_socket is not None)
@@ -147,18 +147,18 @@ async def test_slow_handshake_within_the_timeout_stays_off_the_critical_path(sta
 
 async def test_handshake_slower_than_the_timeout_is_an_error_then_recovers():
     async with TTSServer() as server, WsFaultProxy(server.url) as proxy:
-        proxy.handshake_delay_s = 3.0
+        proxy.handshake_delay_secs = 3.0
         tts = GradiumTTSService(url=proxy.url, connection=PARAMS)
         async with PipelineProbe(tts, sample_rate=RATE) as probe:
             pushed = time.monotonic()
             await probe.push(*answer("Nobody hears this."))
             end = await probe.down.wait_for(LLMFullResponseEndFrame, timeout=10)
-            assert end.at - pushed < 3 * PARAMS.connect_timeout_s + 1  # no hang
+            assert end.at - pushed < 3 * PARAMS.connect_timeout_secs + 1  # no hang
             assert probe.audio() == []
             errors = [e.error for e in probe.errors()]
             assert errors and all(e.startswith("Gradium TTS: connecting to ws://127.0.0.1:") for e in errors)
             assert any("timed out after 0.5s" in e for e in errors)
-            proxy.handshake_delay_s = 0.0
+            proxy.handshake_delay_secs = 0.0
             await wait_until(lambda: tts.spare_socket is not None)
             await next_answer_works(probe, server)
 
@@ -171,7 +171,7 @@ async def test_refused_then_back_again(stack):
     pushed = time.monotonic()
     await probe.push(*answer("Nobody is listening."))
     end = await probe.down.wait_for(LLMFullResponseEndFrame, timeout=10)
-    assert end.at - pushed < 2 * PARAMS.connect_timeout_s + 1
+    assert end.at - pushed < 2 * PARAMS.connect_timeout_secs + 1
     assert probe.audio() == []
     new = [e.error for e in probe.errors()[errors:]]
     assert any(f"cannot reach {proxy.url}" in e for e in new), new
@@ -216,7 +216,7 @@ async def test_multiplexed_socket_faults_fail_the_answer_and_reconnect(then):
             await probe.push(*answer(*LONG))
             error = await probe.up.wait_for(ErrorFrame, timeout=30)
             assert error.frame.error.startswith("Gradium TTS")
-            assert error.at - fault.fired_at < PARAMS.stall_timeout_s + 1.5
+            assert error.at - fault.fired_at < PARAMS.stall_timeout_secs + 1.5
             end = await probe.down.wait_for(LLMFullResponseEndFrame, timeout=10)
             failed = set(audio_contexts(probe))
             await next_answer_works(probe, server)

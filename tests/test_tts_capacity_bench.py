@@ -29,32 +29,32 @@ from bench.tts_capacity_bench import (
 from bench.tts_capacity_client import StreamResult, Underruns, phrase_schedule, playback_underruns
 
 
-def frames(every_s: float, frame_s: float, n: int, start: float = 0.0) -> list[tuple[float, float]]:
-    """``n`` audio messages of ``frame_s`` seconds, one every ``every_s`` seconds."""
-    return [(start + i * every_s, (i + 1) * frame_s) for i in range(n)]
+def frames(every_secs: float, frame_secs: float, n: int, start: float = 0.0) -> list[tuple[float, float]]:
+    """``n`` audio messages of ``frame_secs`` seconds, one every ``every_secs`` seconds."""
+    return [(start + i * every_secs, (i + 1) * frame_secs) for i in range(n)]
 
 
 def test_no_underrun_when_audio_comes_at_least_in_real_time():
     assert playback_underruns([]).count == 0
-    assert playback_underruns(frames(0.08, 0.08, 50), jitter_s=0.1).count == 0  # exactly 1x
+    assert playback_underruns(frames(0.08, 0.08, 50), jitter_secs=0.1).count == 0  # exactly 1x
     burst = frames(0.001, 0.08, 30) + frames(0.001, 0.08, 30, start=2.3)  # 2.4 s, then the rest
     burst = [(t, a + (2.4 if i >= 30 else 0.0)) for i, (t, a) in enumerate(burst)]
-    assert playback_underruns(burst, jitter_s=0.1).count == 0
+    assert playback_underruns(burst, jitter_secs=0.1).count == 0
 
 
 def test_too_slow_schedule_is_flagged_with_the_missing_time():
     # 80 ms of audio every 100 ms: the player (1x) runs dry; by the last message at 1.9 s it
     # has played all 1.52 s received before it, so it stalled 1.9 - 0.1 - 1.52 = 0.28 s.
-    slow = playback_underruns(frames(0.1, 0.08, 20), jitter_s=0.1)
+    slow = playback_underruns(frames(0.1, 0.08, 20), jitter_secs=0.1)
     assert slow.count >= 5
-    assert slow.total_s == pytest.approx(0.28, abs=1e-9)
+    assert slow.total_secs == pytest.approx(0.28, abs=1e-9)
 
 
 def test_one_late_sentence_is_one_stall_of_its_lateness():
     late = [(0.0, 0.5), (1.0, 1.0), (1.2, 1.5)]  # plays 0.1..0.6, nothing until 1.0
-    u = playback_underruns(late, jitter_s=0.1)
-    assert (u.count, u.total_s) == (1, pytest.approx(0.4))
-    assert playback_underruns(late, jitter_s=0.5).count == 0  # a bigger buffer rides it out
+    u = playback_underruns(late, jitter_secs=0.1)
+    assert (u.count, u.total_secs) == (1, pytest.approx(0.4))
+    assert playback_underruns(late, jitter_secs=0.5).count == 0  # a bigger buffer rides it out
 
 
 def test_phrase_schedule_sends_the_whole_answer_in_order():
@@ -67,12 +67,12 @@ def test_phrase_schedule_sends_the_whole_answer_in_order():
         assert sent.split() == answer.split()
 
 
-def level(k: int, clean: bool, cpu_s: float = 1.0, ttfa_s: float = 0.2) -> Level:
+def level(k: int, clean: bool, cpu_secs: float = 1.0, ttfa_secs: float = 0.2) -> Level:
     """K made-up streams of 10 s audio each; one stalls unless ``clean``."""
-    streams = [StreamResult(ttfa_s=ttfa_s, audio_s=10.0, stop_s=10.0, eos=True) for _ in range(k)]
+    streams = [StreamResult(ttfa_secs=ttfa_secs, audio_secs=10.0, stop_s=10.0, eos=True) for _ in range(k)]
     if not clean:
         streams[0].underruns = Underruns(1, 0.3)
-    return Level(k, streams, wall_s=5.0, cpu_s=cpu_s)
+    return Level(k, streams, wall_secs=5.0, cpu_secs=cpu_secs)
 
 
 def test_capacity_is_the_largest_k_clean_in_every_repeat():
@@ -91,9 +91,9 @@ def test_comparison_ladder_stops_at_the_rung_above_the_shipped_capacity():
 
 def test_records_compare_with_the_onnx_default_server_at_the_k_both_served():
     cost = SingleCost(cpu_rtf=[0.1, 0.1], wall_rtf=[0.1, 0.1])
-    shipped = Run("shipped", cost, [level(1, True, ttfa_s=0.1), level(2, True, cpu_s=2.0, ttfa_s=0.3),
-                                    level(4, False, cpu_s=4.0)], ladder=[1, 2, 4, 8])
-    old = Run("old", SingleCost([0.15], [0.15]), [level(1, True, ttfa_s=0.4), level(2, False, cpu_s=3.0)],
+    shipped = Run("shipped", cost, [level(1, True, ttfa_secs=0.1), level(2, True, cpu_secs=2.0, ttfa_secs=0.3),
+                                    level(4, False, cpu_secs=4.0)], ladder=[1, 2, 4, 8])
+    old = Run("old", SingleCost([0.15], [0.15]), [level(1, True, ttfa_secs=0.4), level(2, False, cpu_secs=3.0)],
               ladder=[1, 2, 4])
     recs = {r["metric"]: r for r in make_records(shipped, old, load=0.5, quick=False)}
     head = recs["tts_capacity_streams"]
@@ -142,12 +142,12 @@ def test_cli_rejects_bad_settings_with_one_line(capsys):
 def _check_streams(level: Level) -> None:
     for s in level.streams:
         assert s.error is None and s.eos
-        assert s.audio_s > 1.0  # the short answer is ~2.5 s of speech
-        assert s.audio_s == pytest.approx(s.stop_s, abs=0.01)  # bytes agree with the timeline
-        assert 0 < s.ttfa_s < 30
-        assert s.underruns.count >= 0 and s.underruns.total_s >= 0
-        assert (s.underruns.count == 0) == (s.underruns.total_s == 0)
-    assert level.cpu_s > 0 and level.wall_s > 0
+        assert s.audio_secs > 1.0  # the short answer is ~2.5 s of speech
+        assert s.audio_secs == pytest.approx(s.stop_s, abs=0.01)  # bytes agree with the timeline
+        assert 0 < s.ttfa_secs < 30
+        assert s.underruns.count >= 0 and s.underruns.total_secs >= 0
+        assert (s.underruns.count == 0) == (s.underruns.total_secs == 0)
+    assert level.cpu_secs > 0 and level.wall_secs > 0
     assert capacity([level]) == (level.k if level.clean else 0)
 
 

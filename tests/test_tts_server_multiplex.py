@@ -184,7 +184,7 @@ async def test_stats_snapshot_is_json_ready(server):
     (req,) = snap["requests"]
     assert req["client_req_id"] == "s1" and req["output_format"] == "alaw_8000" and req["state"] == "completed"
     assert req["audio_seconds"] > 0.3 and req["audio_seconds_sent"] == pytest.approx(req["audio_seconds"], abs=0.01)
-    assert req["first_audio_latency_s"] is not None and req["first_audio_latency_s"] >= 0
+    assert req["first_audio_latency_secs"] is not None and req["first_audio_latency_secs"] >= 0
     assert snap["audio_seconds_total"] == pytest.approx(req["audio_seconds"])
 
 

@@ -320,7 +320,7 @@ async def test_connection_limit():
 
 
 async def test_idle_connection_is_closed():
-    settings = TTSServerSettings(idle_timeout_s=0.3)
+    settings = TTSServerSettings(idle_timeout_secs=0.3)
     async with TTSServer(settings=settings) as srv:
         async with connect(srv.url) as ws:
             await send(ws, type="setup", close_ws_on_eos=False)

@@ -24,14 +24,14 @@ def _check_words(chunks, text: str) -> None:
         for a, b in zip(c.words, c.words[1:]):
             assert a.stop_s <= b.start_s + 1e-9
         for w in c.words:
-            assert 0 <= w.start_s < w.stop_s <= c.duration_s + 1e-9
+            assert 0 <= w.start_s < w.stop_s <= c.duration_secs + 1e-9
 
 
 def test_one_chunk_per_sentence_with_estimated_word_times(estimated):
     chunks = list(estimated.iter_segment(TEXT))
     assert len(chunks) == 3 and not any(c.aligned for c in chunks)
     assert all(c.sample_rate == 22050 and c.audio.dtype == np.float32 for c in chunks)
-    assert all(0.4 < c.duration_s < 5 for c in chunks)
+    assert all(0.4 < c.duration_secs < 5 for c in chunks)
     assert max(float(np.abs(c.audio).max()) for c in chunks) == pytest.approx(1.0, abs=1e-3)
     _check_words(chunks, TEXT)
     # Estimated words cover the voiced part: they start after the leading silence.

@@ -41,11 +41,11 @@ class LocalLLMOptions:
 
 
 class BoundedOpenAILLMService(OpenAILLMService):
-    """pipecat's OpenAI LLM with every network wait bounded: connect, and ``timeout_s`` of silence
+    """pipecat's OpenAI LLM with every network wait bounded: connect, and ``timeout_secs`` of silence
     before the first token or between tokens (the OpenAI client's default is 600 s); one retry."""
 
-    def __init__(self, *, timeout_s: float = 20.0, **kwargs):
-        self._timeout_s = timeout_s
+    def __init__(self, *, timeout_secs: float = 20.0, **kwargs):
+        self._timeout_s = timeout_secs
         super().__init__(**kwargs)
 
     def create_client(self, *args, **kwargs):
@@ -74,11 +74,11 @@ class LlamaCppLLMService(BoundedOpenAILLMService):
 
 
 def _openai_llm(*, base_url: str | None, api_key: str, model: str, system_prompt: str, temperature: float,
-                max_tokens: int, developer_role: bool = True, timeout_s: float = 20.0, **extra):
+                max_tokens: int, developer_role: bool = True, timeout_secs: float = 20.0, **extra):
     cls = BoundedOpenAILLMService if developer_role else LlamaCppLLMService
     return cls(
         **extra,
-        timeout_s=timeout_s,
+        timeout_secs=timeout_secs,
         api_key=api_key,
         base_url=base_url,
         settings=OpenAILLMService.Settings(
@@ -110,7 +110,7 @@ def local_llm(opts: LocalLLMOptions, ctx: BuildContext):
         temperature=opts.temperature,
         max_tokens=opts.max_tokens,
         developer_role=False,
-        timeout_s=opts.timeout_secs,
+        timeout_secs=opts.timeout_secs,
         wait_for_server=server.wait_until_up,  # while the app restarts it, wait rather than fail
     )
 
@@ -157,5 +157,5 @@ def openai_llm(opts: OpenAILLMOptions, ctx: BuildContext):
         )
     return _openai_llm(
         base_url=opts.base_url, api_key=key, model=opts.model, system_prompt=opts.system_prompt,
-        temperature=opts.temperature, max_tokens=opts.max_tokens, timeout_s=opts.timeout_secs,
+        temperature=opts.temperature, max_tokens=opts.max_tokens, timeout_secs=opts.timeout_secs,
     )

@@ -48,10 +48,10 @@ class GradiumSocket:
     a message it can't parse, and ``on_closed`` once when the socket is gone.
     """
 
-    def __init__(self, ws: Any, handshake_s: float):
+    def __init__(self, ws: Any, handshake_secs: float):
         self.id = next(_ids)
         self.ws = ws
-        self.handshake_s = handshake_s
+        self.handshake_secs = handshake_secs
         self.opened_at = time.monotonic()
         self.closed_at: float | None = None
         self.close_code: int | None = None
@@ -72,7 +72,7 @@ class GradiumSocket:
         return self.closed_at is None and not self.closed_by_client and self.ws.state is State.OPEN
 
     @property
-    def age_s(self) -> float:
+    def age_secs(self) -> float:
         """Seconds since the socket opened."""
         return time.monotonic() - self.opened_at
 
@@ -137,20 +137,20 @@ class SocketFactory:
         where = safe_url(self.url)
         start = time.monotonic()
         try:
-            async with asyncio.timeout(self.params.connect_timeout_s):
+            async with asyncio.timeout(self.params.connect_timeout_secs):
                 ws = await self.connect_fn(
                     self.url,
                     additional_headers=headers,
                     open_timeout=None,  # the asyncio.timeout above bounds the whole open
-                    ping_interval=self.params.ping_interval_s,
-                    ping_timeout=self.params.ping_timeout_s,
-                    close_timeout=self.params.close_timeout_s,
+                    ping_interval=self.params.ping_interval_secs,
+                    ping_timeout=self.params.ping_timeout_secs,
+                    close_timeout=self.params.close_timeout_secs,
                     max_size=self.params.max_message_bytes,
                     logger=_WS_LOGGER,
                 )
         except TimeoutError:
             raise GradiumConnectError(
-                f"Gradium TTS: connecting to {where} timed out after {self.params.connect_timeout_s:g}s",
+                f"Gradium TTS: connecting to {where} timed out after {self.params.connect_timeout_secs:g}s",
                 ErrorCategory.CONNECTIVITY,
             ) from None
         except InvalidStatus as e:
@@ -170,7 +170,7 @@ class SocketFactory:
                 ErrorCategory.CONNECTIVITY,
             ) from None
         if hasattr(ws, "send_timeout"):  # pipecat's bounded connection
-            ws.send_timeout = self.params.send_timeout_s
+            ws.send_timeout = self.params.send_timeout_secs
         return GradiumSocket(ws, time.monotonic() - start)
 
 

@@ -101,7 +101,7 @@ class SocketPool:
         attempt = self._attempt
         if attempt is not None and not attempt.done():
             try:
-                await asyncio.wait_for(asyncio.shield(attempt), self._params.connect_timeout_s)
+                await asyncio.wait_for(asyncio.shield(attempt), self._params.connect_timeout_secs)
             except TimeoutError:
                 pass  # a failure is reported by the maintainer; open one ourselves below
             sock = self._take()
@@ -127,7 +127,7 @@ class SocketPool:
         await asyncio.gather(*(sock.close() for sock in sockets))
         readers = [s.reader for s in sockets if s.reader and not s.reader.done()]
         if readers:
-            await asyncio.wait(readers, timeout=self._params.close_timeout_s + 0.5)
+            await asyncio.wait(readers, timeout=self._params.close_timeout_secs + 0.5)
 
     def owns_idle(self, sock: GradiumSocket) -> bool:
         """Whether ``sock`` is the idle spare (not yet given to a request)."""
@@ -139,7 +139,7 @@ class SocketPool:
         sock = self._warm
         if sock is None or not sock.is_open:
             return None
-        if sock.age_s >= self._params.quick_failure_s:
+        if sock.age_secs >= self._params.quick_failure_secs:
             self._failures = 0
         if not self.shared:
             self._warm = None
@@ -216,10 +216,10 @@ class SocketPool:
         """Wait until the warm socket is taken or lost, or a spare has idled too long."""
         self._wake.clear()
         sock = self._warm
-        idle = self._params.spare_max_idle_s
+        idle = self._params.spare_max_idle_secs
         if sock is None or not sock.is_open:
             return
-        timeout = None if (self.shared or idle is None) else max(0.0, idle - sock.age_s)
+        timeout = None if (self.shared or idle is None) else max(0.0, idle - sock.age_secs)
         try:
             await asyncio.wait_for(self._wake.wait(), timeout)
         except TimeoutError:
@@ -227,26 +227,26 @@ class SocketPool:
 
     async def _refresh(self, old: GradiumSocket) -> None:
         """Replace an idle spare: the new one opens first, so a spare is always available."""
-        logger.debug(f"{old} idle for {old.age_s:.0f}s; replacing it")
+        logger.debug(f"{old} idle for {old.age_secs:.0f}s; replacing it")
         await self._try_open(replace=old)
 
     def _backoff(self) -> float:
         return exponential_backoff_time(
             max(1, self._failures),
-            min_wait=self._params.backoff_min_s,
-            max_wait=self._params.backoff_max_s,
-            multiplier=self._params.backoff_min_s,
+            min_wait=self._params.backoff_min_secs,
+            max_wait=self._params.backoff_max_secs,
+            multiplier=self._params.backoff_min_secs,
         )
 
     async def _on_message(self, sock: GradiumSocket, msg: dict[str, Any]) -> None:
         if self.owns_idle(sock):
             # Nothing is due on a socket before its setup: the server refused it (bad key,
             # too many connections) or misbehaves. Replace it, backing off.
-            lived = sock.age_s
+            lived = sock.age_secs
             self._warm = None
             await sock.close()
             self._wake.set()
-            if lived >= self._params.quick_failure_s:
+            if lived >= self._params.quick_failure_secs:
                 # e.g. a server-side idle timeout: expected for a spare, not worth an error.
                 logger.debug(f"{sock}: server ended the idle socket ({msg.get('message')!r}); replacing it")
                 return
@@ -277,7 +277,7 @@ class SocketPool:
             self._warm = None
             if not sock.closed_by_client:
                 lived = (sock.closed_at or time.monotonic()) - sock.opened_at
-                if lived < self._params.quick_failure_s:
+                if lived < self._params.quick_failure_secs:
                     self._failures += 1
                     logger.warning(f"{sock}: server closed it {lived:.2f}s after it opened (code {sock.close_code})")
                 else:

@@ -49,14 +49,14 @@ class GradiumRequestInfo:
     Parameters:
         context_id: The pipecat audio context (also the ``client_req_id`` when multiplexing).
         socket_id: Process-unique id of the socket.
-        socket_age_s: How long the socket had been open when the answer took it.
+        socket_age_secs: How long the socket had been open when the answer took it.
         waited_for_handshake: Whether the answer had to wait for a handshake.
         failover: Whether this is a replay after the previous socket failed.
     """
 
     context_id: str
     socket_id: int
-    socket_age_s: float
+    socket_age_secs: float
     waited_for_handshake: bool
     failover: bool = False
 
@@ -102,13 +102,13 @@ class GradiumRequest:
     def overdue(self, params: GradiumConnectionParams) -> str | None:
         """Why the server is late with this request, or None while it is on time."""
         now = time.monotonic()
-        if not self.got_ready and now - self.setup_at > params.ready_timeout_s:
-            return f"sent no 'ready' within {params.ready_timeout_s:g}s of 'setup'"
+        if not self.got_ready and now - self.setup_at > params.ready_timeout_secs:
+            return f"sent no 'ready' within {params.ready_timeout_secs:g}s of 'setup'"
         if self.owed_since is not None and not self.audio_started:
-            if now - max(self.owed_since, self.setup_at) > params.first_audio_timeout_s:
-                return f"sent no audio within {params.first_audio_timeout_s:g}s"
-        if self.eos_sent and self.audio_started and now - self.last_message_at > params.stall_timeout_s:
-            return f"stalled: nothing for {params.stall_timeout_s:g}s before 'end_of_stream'"
+            if now - max(self.owed_since, self.setup_at) > params.first_audio_timeout_secs:
+                return f"sent no audio within {params.first_audio_timeout_secs:g}s"
+        if self.eos_sent and self.audio_started and now - self.last_message_at > params.stall_timeout_secs:
+            return f"stalled: nothing for {params.stall_timeout_secs:g}s before 'end_of_stream'"
         return None
 
     def awaiting_output(self) -> bool:

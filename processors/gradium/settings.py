@@ -49,21 +49,21 @@ class GradiumConnectionParams:
     """How the service manages its sockets. Every network wait has a bound.
 
     Parameters:
-        connect_timeout_s: TCP + TLS + WebSocket handshake.
-        ready_timeout_s: From ``setup`` to the server's ``ready``.
-        first_audio_timeout_s: From the first ``<flush>``/``end_of_stream`` of an answer to
+        connect_timeout_secs: TCP + TLS + WebSocket handshake.
+        ready_timeout_secs: From ``setup`` to the server's ``ready``.
+        first_audio_timeout_secs: From the first ``<flush>``/``end_of_stream`` of an answer to
             its first audio.
-        stall_timeout_s: Silence allowed between messages once ``end_of_stream`` is sent.
-        ping_interval_s: WebSocket keepalive ping period (detects dead sockets); None = off.
-        ping_timeout_s: A socket whose ping isn't answered in this time is dropped.
-        close_timeout_s: Wait for the server to acknowledge a close before dropping it.
-        send_timeout_s: A send to a server that stopped reading fails after this.
+        stall_timeout_secs: Silence allowed between messages once ``end_of_stream`` is sent.
+        ping_interval_secs: WebSocket keepalive ping period (detects dead sockets); None = off.
+        ping_timeout_secs: A socket whose ping isn't answered in this time is dropped.
+        close_timeout_secs: Wait for the server to acknowledge a close before dropping it.
+        send_timeout_secs: A send to a server that stopped reading fails after this.
         max_message_bytes: Largest server message accepted (Gradium's audio messages are
             ~10 kB); a bigger one closes the socket with code 1009 and fails its answer.
-        spare_max_idle_s: A spare socket idle this long is replaced in the background
+        spare_max_idle_secs: A spare socket idle this long is replaced in the background
             (servers may drop idle sockets); None = never.
-        backoff_min_s / backoff_max_s: Reconnect backoff bounds (exponential).
-        quick_failure_s: A socket the server closes within this time of opening counts as
+        backoff_min_secs / backoff_max_secs: Reconnect backoff bounds (exponential).
+        quick_failure_secs: A socket the server closes within this time of opening counts as
             a failed connection (e.g. a rejected key), so reconnects back off.
         max_failovers: Times an answer that has received no audio yet is replayed on a
             new socket after its socket fails.
@@ -72,19 +72,19 @@ class GradiumConnectionParams:
             critical path); only useful as a baseline.
     """
 
-    connect_timeout_s: float = 5.0
-    ready_timeout_s: float = 5.0
-    first_audio_timeout_s: float = 5.0
-    stall_timeout_s: float = 5.0
-    ping_interval_s: float | None = 5.0
-    ping_timeout_s: float = 5.0
-    close_timeout_s: float = 2.0
-    send_timeout_s: float = 5.0
+    connect_timeout_secs: float = 5.0
+    ready_timeout_secs: float = 5.0
+    first_audio_timeout_secs: float = 5.0
+    stall_timeout_secs: float = 5.0
+    ping_interval_secs: float | None = 5.0
+    ping_timeout_secs: float = 5.0
+    close_timeout_secs: float = 2.0
+    send_timeout_secs: float = 5.0
     max_message_bytes: int = 4 * 1024 * 1024
-    spare_max_idle_s: float | None = 55.0
-    backoff_min_s: float = 0.25
-    backoff_max_s: float = 8.0
-    quick_failure_s: float = 1.0
+    spare_max_idle_secs: float | None = 55.0
+    backoff_min_secs: float = 0.25
+    backoff_max_secs: float = 8.0
+    quick_failure_secs: float = 1.0
     max_failovers: int = 1
     keep_spare: bool = True
 

@@ -359,7 +359,7 @@ class GradiumTTSService(WebsocketTTSService):
         async with req.lock:
             await self._send_locked(req, self._setup_msg(req))
         self._schedule_tick(req)
-        info = GradiumRequestInfo(context_id, sock.id, sock.age_s, waited)
+        info = GradiumRequestInfo(context_id, sock.id, sock.age_secs, waited)
         await self._call_event_handler("on_request_started", info)
         return req if req.live else None
 
@@ -443,7 +443,7 @@ class GradiumTTSService(WebsocketTTSService):
                 self._close_soon(new)
                 continue
             self._schedule_tick(req)
-            info = GradiumRequestInfo(req.context_id, new.id, new.age_s, waited, failover=True)
+            info = GradiumRequestInfo(req.context_id, new.id, new.age_secs, waited, failover=True)
             await self._call_event_handler("on_request_started", info)
             return
         await self._finish(req, error=message, category=category)
@@ -557,7 +557,7 @@ class GradiumTTSService(WebsocketTTSService):
 
     async def _on_socket_opened(self, sock: GradiumSocket) -> None:
         self._stats.sockets_opened += 1
-        logger.debug(f"{self}: {sock} open to {self.url} in {sock.handshake_s * 1000:.0f} ms")
+        logger.debug(f"{self}: {sock} open to {self.url} in {sock.handshake_secs * 1000:.0f} ms")
         await self._call_event_handler("on_connected")
 
     async def _on_open_failed(self, error: GradiumConnectError) -> None:

@@ -26,7 +26,7 @@ def build_parser(prog: str = "voice-agent tts-server") -> argparse.ArgumentParse
         help="require this x-api-key header (default: $TTS_SERVER_API_KEY; unset = no auth)",
     )
     p.add_argument("--max-connections", type=int, default=TTSServerSettings.max_connections)
-    p.add_argument("--idle-timeout", type=float, default=TTSServerSettings.idle_timeout_s,
+    p.add_argument("--idle-timeout", type=float, default=TTSServerSettings.idle_timeout_secs,
                    help="seconds a silent socket stays open")
     return p
 
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --max-connections must be >= 1 and --idle-timeout > 0", file=sys.stderr)
         return 1
     api_key = args.api_key or os.environ.get("TTS_SERVER_API_KEY") or None
-    settings = TTSServerSettings(max_connections=args.max_connections, idle_timeout_s=args.idle_timeout)
+    settings = TTSServerSettings(max_connections=args.max_connections, idle_timeout_secs=args.idle_timeout)
     server = TTSServer(host=args.host, port=args.port, api_key=api_key, settings=settings)
     try:
         asyncio.run(_serve(server))

@@ -86,13 +86,13 @@ class Connection:
         settings = self.deps.settings
         while True:
             try:
-                async with asyncio.timeout(settings.idle_timeout_s):
+                async with asyncio.timeout(settings.idle_timeout_secs):
                     raw = await self.ws.recv()
             except TimeoutError:
                 if any(r.busy for r in self.requests.values()):
                     continue
                 raise ProtocolError(
-                    f"idle timeout: no message for {settings.idle_timeout_s:g}s", CODE_POLICY
+                    f"idle timeout: no message for {settings.idle_timeout_secs:g}s", CODE_POLICY
                 ) from None
             except ConnectionClosed:
                 return
@@ -141,9 +141,9 @@ class Connection:
         req.task = asyncio.create_task(req.run(), name=f"tts-request-{req.request_id}")
 
     async def send(self, text: str) -> None:
-        """Send one message; a client that does not read for ``send_timeout_s`` is dropped."""
+        """Send one message; a client that does not read for ``send_timeout_secs`` is dropped."""
         try:
-            async with asyncio.timeout(self.deps.settings.send_timeout_s):
+            async with asyncio.timeout(self.deps.settings.send_timeout_secs):
                 await self.ws.send(text)
         except TimeoutError:
             logger.warning("tts-server: client stopped reading; closing the socket")
@@ -273,7 +273,7 @@ class Request:
         chunks = deps.synth.iter_segment(segment, cancelled=self._stopped)
         while not self._stopped():
             try:
-                async with asyncio.timeout(deps.settings.synthesis_timeout_s):
+                async with asyncio.timeout(deps.settings.synthesis_timeout_secs):
                     chunk = await loop.run_in_executor(deps.executor, self._next_chunk, chunks)
             except TimeoutError:
                 self._cancel.set()
@@ -284,7 +284,7 @@ class Request:
                 return
             base = self._timeline_s
             self._words += [(w.text, base + w.start_s, base + w.stop_s) for w in chunk.words]
-            self._timeline_s += chunk.duration_s
+            self._timeline_s += chunk.duration_secs
             await self._send_frames(encoder.push(chunk.audio))
 
     def _stopped(self) -> bool:
@@ -304,7 +304,7 @@ class Request:
         finally:
             self.stats.synthesizing = False
         self.conn.deps.stats.add_audio(
-            self.stats, chunk.duration_s, chunk.compute_s, after_cancel=self._cancel.is_set()
+            self.stats, chunk.duration_secs, chunk.compute_secs, after_cancel=self._cancel.is_set()
         )
         return chunk
 
@@ -318,9 +318,9 @@ class Request:
             if self.stats.first_audio_at is None:
                 self.stats.first_audio_at = time.monotonic()
 
-    async def _send_words(self, before_s: float) -> None:
-        """Send the words that start before ``before_s`` (just ahead of their audio)."""
+    async def _send_words(self, before_secs: float) -> None:
+        """Send the words that start before ``before_secs`` (just ahead of their audio)."""
         rid = self.setup.client_req_id
-        while self._words and self._words[0][1] < before_s:
+        while self._words and self._words[0][1] < before_secs:
             text, start, stop = self._words.pop(0)
             await self.conn.send(text_message(text, round(start, 3), round(stop, 3), rid))

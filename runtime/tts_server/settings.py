@@ -15,10 +15,10 @@ class TTSServerSettings:
         max_text_chars: Text per request, summed over its text messages (error 1008 above it).
         max_connections: Concurrent sockets; one more gets error 1013 and is closed.
         max_requests_per_connection: Concurrent multiplexed requests on one socket (error 1008).
-        idle_timeout_s: A socket with no client message and no synthesis running for this long
+        idle_timeout_secs: A socket with no client message and no synthesis running for this long
             gets error 1008 and is closed.
-        send_timeout_s: A client that does not read for this long is disconnected.
-        synthesis_timeout_s: Longest a single Piper sentence may take (error 1011 above it).
+        send_timeout_secs: A client that does not read for this long is disconnected.
+        synthesis_timeout_secs: Longest a single Piper sentence may take (error 1011 above it).
         synthesis_workers: Threads running Piper (shared by all connections).
         onnx_threads: onnxruntime threads per Piper inference (0: onnxruntime's default, a
             pool over every core; 1 costs 0.8-0.9x its CPU per audio second, see docs/benchmarks.md).
@@ -33,9 +33,9 @@ class TTSServerSettings:
     max_text_chars: int = 20_000
     max_connections: int = 32
     max_requests_per_connection: int = 16
-    idle_timeout_s: float = 300.0
-    send_timeout_s: float = 30.0
-    synthesis_timeout_s: float = 60.0
+    idle_timeout_secs: float = 300.0
+    send_timeout_secs: float = 30.0
+    synthesis_timeout_secs: float = 60.0
     synthesis_workers: int = 2
     onnx_threads: int = 1
     min_phrase_chars: int = 20

@@ -37,7 +37,7 @@ class RequestStats:
     first_audio_at: float | None = None
 
     @property
-    def first_audio_latency_s(self) -> float | None:
+    def first_audio_latency_secs(self) -> float | None:
         """Time from the first text message to the first audio message sent."""
         if self.first_text_at is None or self.first_audio_at is None:
             return None
@@ -95,13 +95,13 @@ class ServerStats:
         with self._lock:
             return all(r.state != "active" and not r.synthesizing for r in self.requests.values())
 
-    def add_audio(self, req: RequestStats, seconds: float, compute_s: float, after_cancel: bool) -> None:
+    def add_audio(self, req: RequestStats, seconds: float, compute_secs: float, after_cancel: bool) -> None:
         """Account audio Piper produced (called from the synthesis thread)."""
         with self._lock:
             req.audio_seconds += seconds
-            req.synthesis_seconds += compute_s
+            req.synthesis_seconds += compute_secs
             self.audio_seconds_total += seconds
-            self.synthesis_seconds_total += compute_s
+            self.synthesis_seconds_total += compute_secs
             if after_cancel:
                 req.audio_seconds_after_cancel += seconds
                 self.audio_seconds_after_cancel_total += seconds
@@ -125,7 +125,7 @@ class ServerStats:
         with self._lock:
             data = {k: v for k, v in vars(self).items() if not k.startswith("_") and k != "requests"}
             data["requests"] = [
-                asdict(r) | {"first_audio_latency_s": r.first_audio_latency_s}
+                asdict(r) | {"first_audio_latency_secs": r.first_audio_latency_secs}
                 for r in self.requests.values()
             ]
             return data

@@ -40,10 +40,10 @@ class SynthChunk:
     sample_rate: int
     words: list[WordTiming] = field(default_factory=list)
     aligned: bool = False
-    compute_s: float = 0.0
+    compute_secs: float = 0.0
 
     @property
-    def duration_s(self) -> float:
+    def duration_secs(self) -> float:
         return len(self.audio) / self.sample_rate
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from runtime.child_process import ManagedProcess, free_port, http_ok, tcp_ready
+from runtime.child_process import ManagedProcess, free_port, http_ok
 
 
 class LocalTTSServer(ManagedProcess):
@@ -16,10 +16,12 @@ class LocalTTSServer(ManagedProcess):
         self.host = host
         self.port = port or free_port(host)
         cmd = [sys.executable, "-m", "runtime.tts_server", "--host", host, "--port", str(self.port)]
-        # Ready: it listens only once the voice is loaded. Health: the HTTP /health route, so a
-        # hung server (its listening socket still accepts TCP) is told from a working one.
-        super().__init__("tts-server", cmd, log_path=log_path, ready=tcp_ready(host, self.port),
-                         health=http_ok(f"http://{host}:{self.port}/health", timeout=2.0), ready_timeout=ready_timeout)
+        # Ready and healthy: its HTTP /health route answers (it listens only once the voice is
+        # loaded). Not a bare TCP connect: a hung server's socket still accepts connections, and
+        # so would another program's that took the port while it was down.
+        health = f"http://{host}:{self.port}/health"
+        super().__init__("tts-server", cmd, log_path=log_path, ready=http_ok(health), ready_timeout=ready_timeout,
+                         health=http_ok(health, timeout=2.0))
 
     @property
     def url(self) -> str:

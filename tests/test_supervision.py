@@ -36,11 +36,11 @@ from testing.processes import (
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = SupervisionSettings()
-# From the kill to the first audio of the answer to the next question. Measured (see
-# docs/reliability.md): tts-server ~6 s, llm-server ~7 s; most of it is the user saying the
-# question (~2.5 s) and the normal answer latency, since the restart overlaps the question.
+# From the kill to the first audio of the answer to the next question. Measured on a busy
+# 2-core machine (docs/reliability.md): tts-server 7.6-9.5 s, llm-server 7.1-8.3 s, the user's
+# 2.6 s question included (the restart overlaps it; the turn waits for the rest).
 ANSWERED_WITHIN_SECS = 20.0
-RESTARTED_WITHIN_SECS = 12.0  # from the kill to "restarted" (measured: ~2.5 s tts, ~3 s llm)
+RESTARTED_WITHIN_SECS = 15.0  # from the kill to "restarted" (measured: tts 4.0-4.6 s, llm 5.0-7.3 s)
 # SIGSTOP to the kill: hang_timeout_secs plus one health interval and one probe timeout.
 HANG_DETECTED_WITHIN_SECS = DEFAULTS.hang_timeout_secs + DEFAULTS.health_interval_secs + DEFAULTS.health_timeout_secs + 2.0
 GIVES_UP_WITHIN_SECS = 30.0  # from the kill to the run's exit when the server can't come back

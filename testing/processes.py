@@ -126,6 +126,19 @@ def read_transcript(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in text.splitlines()]
 
 
+def file_pipeline_with(folder: Path, **tables: dict[str, object]) -> Path:
+    """``pipelines/file.toml`` with extra keys in its tables (``llm={"model_path": "..."}``),
+    written to ``folder``; pass the path as ``start_run(pipeline=...)``."""
+    text = (ROOT / "pipelines" / "file.toml").read_text()
+    for table, keys in tables.items():
+        header = f"[{table}]\n"
+        lines = "".join(f"{key} = {json.dumps(value)}\n" for key, value in keys.items())
+        text = text.replace(header, header + lines, 1) if header in text else f"{text}\n{header}{lines}"
+    path = folder / "file-variant.toml"
+    path.write_text(text)
+    return path
+
+
 def start_run(run_dir: Path, *args: str, pipeline: str = "file") -> subprocess.Popen:
     """``voice-agent run`` in a subprocess (console off), writing into ``run_dir``."""
     return subprocess.Popen(

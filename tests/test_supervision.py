@@ -23,6 +23,7 @@ from testing.processes import (
     alive,
     child_pid_history,
     child_pids,
+    file_pipeline_with,
     finish_run,
     hold_port,
     listening_port,
@@ -34,7 +35,6 @@ from testing.processes import (
     wait_gone,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULTS = SupervisionSettings()
 # From the kill to the first audio of the answer to the next question. Measured on a busy
 # 2-core machine (docs/reliability.md): tts-server 7.6-9.5 s, llm-server 7.1-8.3 s, the user's
@@ -133,11 +133,8 @@ def test_a_server_that_crashes_at_start_is_one_error_line(tmp_path):
     begins; one line (the log's last line and where the log is), exit 2, no server left."""
     model = tmp_path / "broken.gguf"
     model.write_bytes(b"this is not a model\n" * 100)
-    config = tmp_path / "broken.toml"
-    text = (ROOT / "pipelines" / "file.toml").read_text()
-    config.write_text(text.replace("[llm]\n", f'[llm]\nmodel_path = "{model}"\n', 1))
     run_dir = tmp_path / "run"
-    proc = start_run(run_dir, pipeline=str(config))
+    proc = start_run(run_dir, pipeline=str(file_pipeline_with(tmp_path, llm={"model_path": str(model)})))
     try:
         code, err = finish_run(proc, timeout=120)
     finally:
@@ -154,9 +151,11 @@ def test_a_server_that_crashes_at_start_is_one_error_line(tmp_path):
 
 def test_a_hung_server_is_killed_and_restarted(tmp_path):
     """SIGSTOP: the process is there and its port accepts TCP, but nothing answers. The health
-    check finds it within the hang bound; it is killed, restarted, and later questions are answered."""
+    check finds it within the hang bound; it is killed, restarted, and later questions are answered.
+    The question asked while it hangs gets no audio (the TTS client's 'ready' timeout ends it),
+    so the simulated user waits 20 s for that answer, not the default 60 s, before going on."""
     run_dir = tmp_path / "run"
-    proc = start_run(run_dir)
+    proc = start_run(run_dir, pipeline=str(file_pipeline_with(tmp_path, transport={"answer_timeout_secs": 20.0})))
     try:
         wait_for_answers(proc, run_dir, 1)
         old = child_pids(run_dir)["tts-server"]

@@ -81,6 +81,14 @@ class _Script:
         return self.in_order.pop(0) if self.in_order else self.fallback
 
 
+async def _client_gone_within(reader: asyncio.StreamReader, secs: float) -> bool:
+    """Wait ``secs``; ``True`` at once if the client closes its end meanwhile (a cancelled answer)."""
+    try:
+        return await asyncio.wait_for(reader.read(1), secs) == b""
+    except TimeoutError:
+        return False
+
+
 class FakeOpenAIServer:
     """See the module docstring. ``base_url`` is the ``/v1`` root for an OpenAI client."""
 
@@ -155,7 +163,8 @@ class FakeOpenAIServer:
             writer.write(b"%x\r\n%s\r\n" % (len(data), data))
             await writer.drain()
 
-        await asyncio.sleep(answer.ttft_secs)
+        if await _client_gone_within(reader, answer.ttft_secs):
+            return
         for i, piece in enumerate(answer.stream()):
             if i == 1 and mode == "drop":
                 writer.transport.abort()
@@ -167,7 +176,8 @@ class FakeOpenAIServer:
                 await send(b"data: {this is not json\n\n")
             await send(_chunk(piece))
             request.words_sent += 1
-            await asyncio.sleep(answer.word_secs)
+            if await _client_gone_within(reader, answer.word_secs):
+                return
         await send(_chunk(finish="stop"))
         await send(b"data: [DONE]\n\n")
         writer.write(b"0\r\n\r\n")

@@ -56,6 +56,26 @@ def child_pid_history(run_dir: Path) -> dict[str, list[int]]:
     return history
 
 
+def children_gone(run_dir: Path, timeout: float = 10.0) -> dict[int, bool]:
+    """Wait for every pid any child server of the run ever had to be gone; pid -> gone."""
+    return {pid: wait_gone(pid, timeout) for pids in child_pid_history(run_dir).values() for pid in pids}
+
+
+def pids_running(*needles: str) -> list[int]:
+    """Live processes whose command line contains all of ``needles``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if all(n in cmdline for n in needles) and alive(int(proc.name)):
+            found.append(int(proc.name))
+    return found
+
+
 def listening_port(pid: int) -> int:
     """The ``--port`` a child server was started with (from its command line)."""
     args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")

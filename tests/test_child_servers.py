@@ -21,7 +21,7 @@ from runtime.child_process import ManagedProcess, free_port, http_ok
 from runtime.children import ChildEvent, ChildServers
 from runtime.supervision import ChildServerFailed, SupervisionSettings
 from testing.frames import wait_until
-from testing.processes import alive, wait_gone
+from testing.processes import alive, pids_running, wait_gone
 
 FAST = SupervisionSettings(backoff_min_secs=0.2, backoff_max_secs=0.4, health_interval_secs=0.2,
                            health_timeout_secs=0.5, hang_timeout_secs=1.0, exit_poll_secs=0.05)
@@ -135,20 +135,8 @@ def test_a_stop_during_a_restart_leaves_nothing_running(tmp_path):
     child = asyncio.run(scenario())
     time.sleep(0.5)
     assert not child.running and child.pid is None
-    assert not _processes_serving(child.port), "a restarted child was left running"
+    assert not pids_running("http.server", f"'{child.port}'"), "a restarted child was left running"
 
-
-def _processes_serving(port: int) -> list[int]:
-    """Live processes whose command line runs http.server on ``port``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if proc.name.isdigit() and b"http.server" in cmdline and f"'{port}'".encode() in cmdline and alive(int(proc.name)):
-            found.append(int(proc.name))
-    return found
 
 
 def test_supervision_settings_come_from_the_config_with_one_line_errors(tmp_path):

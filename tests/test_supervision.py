@@ -23,6 +23,7 @@ from testing.processes import (
     alive,
     child_pid_history,
     child_pids,
+    children_gone,
     file_pipeline_with,
     finish_run,
     hold_port,
@@ -48,10 +49,6 @@ GIVES_UP_WITHIN_SECS = 30.0  # from the kill to the run's exit when the server c
 
 def _error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
-
-
-def _all_gone(run_dir: Path) -> dict[int, bool]:
-    return {pid: wait_gone(pid) for pids in child_pid_history(run_dir).values() for pid in pids}
 
 
 def _first_turn_after(run_dir: Path, t: float) -> dict:
@@ -94,7 +91,7 @@ def test_a_killed_server_is_restarted_and_the_next_question_is_answered(tmp_path
           f"voice-to-voice {turn['latency_ms'].get('voice_to_voice')} ms")
     assert answered_after < ANSWERED_WITHIN_SECS
     assert sum(line["who"] == "bot" for line in read_transcript(run_dir)) == 3  # and the question after that
-    assert all(_all_gone(run_dir).values())
+    assert all(children_gone(run_dir).values())
 
 
 def test_a_turn_that_needs_the_tts_server_while_it_restarts_waits_for_it(tmp_path):
@@ -128,7 +125,7 @@ def test_a_turn_that_needs_the_tts_server_while_it_restarts_waits_for_it(tmp_pat
     print(f"answer's first audio {turn['speaker_first_audio'] - killed_at:.1f}s after the kill, "
           f"{turn['speaker_first_audio'] - back_at:.1f}s after the restart")
     assert turn["speaker_first_audio"] - killed_at < ANSWERED_WITHIN_SECS
-    assert all(_all_gone(run_dir).values())
+    assert all(children_gone(run_dir).values())
 
 
 def test_a_server_that_cannot_come_back_ends_the_run_with_one_error_line(tmp_path):
@@ -159,7 +156,7 @@ def test_a_server_that_cannot_come_back_ends_the_run_with_one_error_line(tmp_pat
     assert took < GIVES_UP_WITHIN_SECS
     log = (run_dir / "agent.log").read_text()
     assert log.count("restarting it in") == DEFAULTS.max_quick_failures - 1  # 0.5 s, then 1 s
-    assert all(_all_gone(run_dir).values())  # the LLM server too
+    assert all(children_gone(run_dir).values())  # the LLM server too
 
 
 def test_a_server_that_crashes_at_start_is_one_error_line(tmp_path):
@@ -180,7 +177,7 @@ def test_a_server_that_crashes_at_start_is_one_error_line(tmp_path):
     assert re.match(r"error: llm-server exited during start-up \(exit status \d+\); last log line: .+; "
                     r"see \S+llm-server\.log$", errors[0]), errors[0]
     assert "tts-server" not in child_pid_history(run_dir)  # started after the LLM server: never
-    assert all(_all_gone(run_dir).values())
+    assert all(children_gone(run_dir).values())
 
 
 def test_a_hung_server_is_killed_and_restarted(tmp_path):
@@ -214,4 +211,4 @@ def test_a_hung_server_is_killed_and_restarted(tmp_path):
     assert code == 0 and "Traceback" not in err and not _error_lines(err), err[-2000:]
     answered = [r for r in read_metrics(run_dir) if r["speaker_first_audio"] and r["speaker_first_audio"] > stopped_at + restarted_after]
     assert answered, f"no spoken answer after the restart: {read_metrics(run_dir)}"
-    assert all(_all_gone(run_dir).values())
+    assert all(children_gone(run_dir).values())

@@ -139,6 +139,37 @@ def test_a_stop_during_a_restart_leaves_nothing_running(tmp_path):
 
 
 
+def test_the_llm_client_waits_for_its_server_while_it_restarts(tmp_path):
+    """The local [llm] service's ``wait_for_server`` (``ManagedProcess.wait_until_up``): a
+    completion asked while the child is down starts only once it is back, with no error. The
+    child here is a stand-in process; the answers come from the scripted OpenAI-compatible server."""
+    from pipecat.frames.frames import LLMContextFrame, LLMFullResponseEndFrame
+    from pipecat.processors.aggregators.llm_context import LLMContext
+
+    from pipelines.components.llm import _openai_llm
+    from testing.fake_openai_server import FakeOpenAIServer
+    from testing.probe import PipelineProbe
+
+    async def scenario():
+        child = http_child(tmp_path)
+        settings = SupervisionSettings(backoff_min_secs=1.0, exit_poll_secs=0.05)
+        async with ChildServers([child], settings) as children, FakeOpenAIServer() as server:
+            llm = _openai_llm(base_url=server.base_url, api_key="local-no-key", model="local", system_prompt="Be brief.",
+                              temperature=0.0, max_tokens=20, developer_role=False, timeout_s=5.0,
+                              wait_for_server=child.wait_until_up)
+            async with PipelineProbe(llm) as probe:
+                os.kill(child.pid, signal.SIGKILL)
+                await wait_until(lambda: not child.running, timeout=2)
+                await probe.push(LLMContextFrame(LLMContext(messages=[{"role": "user", "content": "Hi."}])))
+                await wait_until(lambda: children.restarts["http-server"] == 1, timeout=10)
+                asked_after_restart = len(server.requests)
+                await probe.down.wait_for(LLMFullResponseEndFrame, timeout=10)
+                return asked_after_restart, len(server.requests), probe.errors()
+
+    before, after, errors = asyncio.run(scenario())
+    assert before == 0 and after == 1 and not errors  # held until the restart, then answered
+
+
 def test_supervision_settings_come_from_the_config_with_one_line_errors(tmp_path):
     config = tmp_path / "p.toml"
     config.write_text('[transport]\ntype = "wav"\n\n[supervision]\nmax_quick_failures = 5\nhang_timeout_secs = 4\n')

@@ -155,7 +155,7 @@ def test_the_llm_client_waits_for_its_server_while_it_restarts(tmp_path):
         settings = SupervisionSettings(backoff_min_secs=1.0, exit_poll_secs=0.05)
         async with ChildServers([child], settings) as children, FakeOpenAIServer() as server:
             llm = _openai_llm(base_url=server.base_url, api_key="local-no-key", model="local", system_prompt="Be brief.",
-                              temperature=0.0, max_tokens=20, developer_role=False, timeout_s=5.0,
+                              temperature=0.0, max_tokens=20, developer_role=False, timeout_secs=5.0,
                               wait_for_server=child.wait_until_up)
             async with PipelineProbe(llm) as probe:
                 os.kill(child.pid, signal.SIGKILL)

@@ -77,7 +77,9 @@ INBOUND_AUDIO_JS = """
   const stats = await window.voiceAgent.pc.getStats();
   for (const s of stats.values()) {
     if (s.type === "inbound-rtp" && s.kind === "audio")
-      return { bytes: s.bytesReceived, energy: s.totalAudioEnergy, samples: s.totalSamplesReceived };
+      return { bytes: s.bytesReceived, energy: s.totalAudioEnergy, samples: s.totalSamplesReceived,
+               concealed: s.concealedSamples, silentConcealed: s.silentConcealedSamples, lost: s.packetsLost,
+               jitterBufferMs: s.jitterBufferEmittedCount ? 1000 * s.jitterBufferDelay / s.jitterBufferEmittedCount : null };
   }
   return null;
 })()
@@ -151,8 +153,12 @@ class Chromium:
     async def start(self) -> Chromium:
         import websockets
 
+        # Not the tests' ALSA null device (tests/conftest.py): it takes audio as fast as it is
+        # written, so Chromium would play the bot's track ~40x faster than real time and hand
+        # the page mostly concealment silence. Without a sound device it paces itself.
+        env = {k: v for k, v in os.environ.items() if k != "XDG_CONFIG_HOME"}
         self.proc = subprocess.Popen(self._args(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.profile / "chromium.log", "wb"))
+                                     stderr=open(self.profile / "chromium.log", "wb"), env=env)
         port_file = self.profile / "DevToolsActivePort"
         deadline = time.monotonic() + START_TIMEOUT_SECS
         while not (port_file.exists() and len(port_file.read_text().split()) >= 2):
@@ -209,7 +215,7 @@ class Chromium:
         deadline = time.monotonic() + timeout
         while True:
             value = await self.evaluate(expression)
-            if value:
+            if value is not None and value is not False and value != 0 and value != "":  # JS truthy ({} too)
                 return value
             if time.monotonic() > deadline:
                 raise TimeoutError(f"page never showed: {expression}")
@@ -236,10 +242,24 @@ class Chromium:
         """``getStats()`` of the bot's audio: bytes, energy and samples received."""
         return await self.evaluate(INBOUND_AUDIO_JS)
 
+    def pids(self) -> list[int]:
+        """Every process of this browser (browser, zygote, renderers, utilities): those whose
+        command line names its own profile folder (the zygote starts them in new sessions)."""
+        mark = f"--user-data-dir={self.profile}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError):
+                    if mark in (entry / "cmdline").read_bytes():
+                        found.append(int(entry.name))
+        return found
+
     def kill(self) -> None:
-        """SIGKILL: the browser vanishes without a word to anyone."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+        """SIGKILL to every process of this browser: it vanishes without a word to anyone."""
+        for pid in self.pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if self.proc:
             self.proc.wait(10)
 
     async def close(self) -> None:
@@ -254,8 +274,10 @@ class Chromium:
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+                self.kill()
+        for pid in self.pids():  # helpers the browser left behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         shutil.rmtree(self.profile, ignore_errors=True)
 
     async def __aenter__(self) -> Chromium:

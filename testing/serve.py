@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from runtime.child_process import free_port
+from testing.fake_openai_server import FakeOpenAIServer, ScriptedAnswer
 from testing.processes import ROOT, wait_gone
 
 READY_TIMEOUT_SECS = 240.0  # the LLM and TTS servers start first
@@ -84,3 +90,32 @@ class ServeProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def scripted_llm(answers: list[ScriptedAnswer]) -> Iterator[FakeOpenAIServer]:
+    """A :class:`FakeOpenAIServer` on its own event loop in a thread, for a served pipeline
+    in another process (its answers do not depend on a small model's mood)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="scripted-llm", daemon=True)
+    thread.start()
+    server = FakeOpenAIServer(answers=answers)
+    try:
+        asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
+        yield server
+    finally:
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def pipeline_with_llm(preset: Path, out: Path, llm_base_url: str) -> Path:
+    """``preset`` with its ``[llm]`` table replaced by an OpenAI-compatible one at ``llm_base_url``."""
+    text = preset.read_text()
+    llm = f'[llm]\ntype = "openai"\nbase_url = "{llm_base_url}"\nmodel = "scripted"\n\n'
+    new, n = re.subn(r"^\[llm\]\n.*?(?=^\[)", llm, text, flags=re.S | re.M)
+    assert n == 1, f"no [llm] table in {preset}"
+    out.write_text(new)
+    return out

@@ -83,7 +83,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         if settings.loopback_ice:
             offer_loopback_candidates()
         server_dir = new_run_dir(settings.runs_dir, name=f"{config.name}-serve")
-        sink = logger.add(server_dir / "serve.log", level="INFO")
+        sink = logger.add(server_dir / "agent.log", level="INFO")
         children = await asyncio.to_thread(server_children, config, server_dir)
         async with ChildServers(children):
             manager = CallManager(config, runs_dir=settings.runs_dir, shared=children,

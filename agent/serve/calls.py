@@ -181,10 +181,6 @@ class CallManager:
         logger.remove(sink)
 
     async def _close(self, call: Call) -> None:
-        track = getattr(getattr(call.built.transport, "_client", None), "_audio_output_track", None)
-        if track is not None and hasattr(track, "gap_ms"):
-            logger.info(f"call {call.id}: bot audio sent {track.sent_ms} ms, gaps filled with silence "
-                        f"{track.gap_ms} ms, clock restarts {track.resyncs}")
         call.ended = time.time()
         call.end_reason = call.end_reason or "pipeline ended"
         call.observer.close()

@@ -9,6 +9,18 @@ Two things stock pipecat/aiortc do not handle here:
 - aioice never offers 127.0.0.1 as a host candidate, so on a machine whose only interface is
   loopback (a container, CI) the browser has nothing to connect to and ICE never starts.
   :func:`offer_loopback_candidates` adds it.
+- pipecat's ``RawAudioTrack`` paces the bot's audio on a clock that starts when the track is
+  made, but aiortc only starts pulling from it seconds later (the call being set up), and it
+  then "catches up" by sending queued audio and silence as fast as it is pulled: the first
+  seconds of every answer reach the browser as 20 ms of speech between stretches of
+  inserted silence (measured: half of the frames empty, ~1.9 s behind). :class:`PacedAudioTrack`
+  restarts its clock instead of catching up, so nothing is inserted.
+- The same track makes each write wait until its last 10 ms has been sent, so nothing is
+  queued behind the frame on air: the next 20 ms must arrive within one 10 ms tick, or the
+  track sends silence. On 2 busy cores (Whisper, Silero, Chromium) that tick is often missed
+  and the answer reaches the browser chopped. :class:`PacedAudioTrack` lets a write return
+  while :data:`TRACK_BUFFER_SECS` is still queued: that much more audio plays after a pause
+  (barge-in), and none goes missing.
 - A browser that is killed or loses the network sends no goodbye; aiortc has no
   "disconnected" state, and ICE consent expiry takes about 30 s. The page sends a ``ping``
   on the data channel every second (as pipecat's JS transport does); :func:`watch_peer`
@@ -26,6 +38,8 @@ from loguru import logger
 
 LOOPBACK = "127.0.0.1"
 WATCH_POLL_SECS = 0.25
+MAX_LAG_SECS = 0.05  # further behind its schedule than this, the bot's track restarts its clock
+TRACK_BUFFER_SECS = 0.04  # the bot's audio queued in its track beyond the frame on air
 
 
 def offer_loopback_candidates() -> None:
@@ -46,6 +60,61 @@ def offer_loopback_candidates() -> None:
     aioice.ice.get_host_addresses = with_loopback
 
 
+def paced_audio_track_class():
+    """:class:`PacedAudioTrack` (defined on first use: pipecat's WebRTC imports aiortc)."""
+    global PacedAudioTrack
+    if PacedAudioTrack is None:
+        from pipecat.transports.smallwebrtc.transport import RawAudioTrack
+
+        class _PacedAudioTrack(RawAudioTrack):
+            """``RawAudioTrack`` that never bursts to catch up with its clock (pulled more than
+            :data:`MAX_LAG_SECS` late, it goes on from now), and whose writes return while
+            :data:`TRACK_BUFFER_SECS` of audio is still queued."""
+
+            def add_audio_bytes(self, audio_bytes: bytes):
+                done = super().add_audio_bytes(audio_bytes)
+                keep = round(TRACK_BUFFER_SECS * 100)  # 10 ms chunks
+                queue = self._chunk_queue
+                for i, (chunk, future) in enumerate(queue):  # the write's future: off its last chunk
+                    if future is done:
+                        queue[i] = (chunk, None)
+                at = len(queue) - 1 - keep
+                if at < 0:
+                    done.set_result(True)
+                else:  # done once the queue is down to `keep` chunks
+                    chunk, future = queue[at]
+                    if future is None:
+                        queue[at] = (chunk, done)
+                    else:
+                        future.add_done_callback(lambda _f: done.done() or done.set_result(True))
+                return done
+
+            async def recv(self):
+                behind = time.time() - (self._start + self._timestamp / self._sample_rate)
+                if behind > MAX_LAG_SECS:
+                    self._start += behind
+                return await super().recv()
+
+        PacedAudioTrack = _PacedAudioTrack
+    return PacedAudioTrack
+
+
+PacedAudioTrack: Any = None
+
+
+def _pace_output_track(client: Any) -> None:
+    """Make the client's bot-audio track a :class:`PacedAudioTrack` each time it is made."""
+    made = client._handle_client_connected
+
+    async def connected() -> None:
+        await made()
+        track = client._audio_output_track
+        if track is not None and type(track) is not paced_audio_track_class():
+            track.__class__ = paced_audio_track_class()  # same state, its recv
+
+    client._handle_client_connected = connected
+
+
 def make_webrtc_transport(connection: Any, *, in_rate: int, out_rate: int, out_10ms_chunks: int = 2):
     """pipecat's ``SmallWebRTCTransport`` on ``connection`` (a ``SmallWebRTCConnection``):
     audio both ways, no video, 20 ms output chunks (as the laptop transport: the playback gate
@@ -53,7 +122,7 @@ def make_webrtc_transport(connection: Any, *, in_rate: int, out_rate: int, out_1
     from pipecat.transports.base_transport import TransportParams
     from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 
-    return SmallWebRTCTransport(
+    transport = SmallWebRTCTransport(
         webrtc_connection=connection,
         params=TransportParams(
             audio_in_enabled=True,
@@ -63,6 +132,8 @@ def make_webrtc_transport(connection: Any, *, in_rate: int, out_rate: int, out_1
             audio_out_10ms_chunks=out_10ms_chunks,
         ),
     )
+    _pace_output_track(transport._client)
+    return transport
 
 
 def peer_state(connection: Any) -> str:

@@ -210,7 +210,9 @@
       const dc = (call.dc = pc.createDataChannel("chat", { ordered: true }));
       dc.onopen = () => {
         send("client-ready", { version: "1.0.0", about: { library: "voice-agent-page" } });
-        pingTimer = setInterval(() => dc.readyState === "open" && dc.send(`ping: ${Date.now()}`), PING_INTERVAL_MS);
+        const ping = () => dc.readyState === "open" && dc.send(`ping: ${Date.now()}`);
+        ping();  // at once: the server only trusts pings once it has had one
+        pingTimer = setInterval(ping, PING_INTERVAL_MS);
       };
       dc.onmessage = onMessage;
 

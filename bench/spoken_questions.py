@@ -74,14 +74,18 @@ def spoken(text: str, folder: Path) -> Path:
     return path if path.exists() else speak_to_wav(text, path)
 
 
-def word_boundaries(text: str, *, strict: bool = True) -> tuple[np.ndarray, int, list[int]]:
+def word_boundaries(text: str, *, strict: bool = True, length_scale: float = 1.0) -> tuple[np.ndarray, int, list[int]]:
     """Piper audio of one sentence, its rate, and the sample where each word boundary is.
 
+    Noise-free synthesis (the same audio on every machine); ``length_scale`` > 1 speaks slower.
     Boundaries are the quietest 10 ms of each inter-word gap in Piper's phoneme alignment. With
     ``strict``, raises ``ValueError`` if they do not match the words (espeak sometimes joins
     short words, e.g. "for a").
     """
-    chunks = list(_aligned_voice().synthesize(text, include_alignments=True))
+    from piper import SynthesisConfig
+
+    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, length_scale=length_scale)
+    chunks = list(_aligned_voice().synthesize(text, syn_config=config, include_alignments=True))
     if len(chunks) != 1 or chunks[0].phoneme_alignments is None:
         raise ValueError(f"need one aligned sentence, got {len(chunks)} chunk(s) for {text!r}")
     chunk = chunks[0]
@@ -105,13 +109,14 @@ def _quietest(audio: np.ndarray, start: int, end: int, rate: int) -> int:
     return start + int(np.argmin(energy)) + win // 2
 
 
-def spliced_pause(text: str, after_word: str, pause_secs: float, folder: Path) -> SplicedSpeech:
-    """``text`` spoken with ``pause_secs`` of silence after ``after_word`` (cached)."""
+def spliced_pause(text: str, after_word: str, pause_secs: float, folder: Path,
+                  length_scale: float = 1.0) -> SplicedSpeech:
+    """``text`` spoken (noise-free) with ``pause_secs`` of silence after ``after_word`` (cached)."""
     words = text.split()
     if after_word not in words[:-1]:
         raise ValueError(f"{after_word!r} is not a word before the last one in {text!r}")
-    path = folder / f"pause-{_name(text, f'{after_word}|{pause_secs}')}.wav"
-    audio, rate, bounds = word_boundaries(text)
+    path = folder / f"pause-{_name(text, f'{after_word}|{pause_secs}|{length_scale}|fixed')}.wav"
+    audio, rate, bounds = word_boundaries(text, length_scale=length_scale)
     cut = bounds[words.index(after_word)]
     if not path.exists():
         gap = np.zeros(int(pause_secs * rate), np.float32)

@@ -43,6 +43,9 @@ class DecoderSettings:
         no_speech_prob: Drop the text when Whisper's no-speech probability is at least this.
         log_prob_threshold: ... and its average token log probability is below this
             (faster-whisper's rule: both must hold; a confident text is kept).
+        timestamps: Decode in Whisper's timestamp mode (as whole-utterance Whisper does): it
+            predicts where the speech ends and stops there; without it a padded window more
+            often runs on (on real and varied Piper speech at 10 s: WER 0.069 vs 0.124).
         max_compression_ratio: Above this zlib ratio the text is a loop: decode again with 30 s.
         max_words_per_sec: More words than this per second of audio (+4): decode again with 30 s.
     """
@@ -53,6 +56,7 @@ class DecoderSettings:
     window_margin_secs: float = 2.0
     no_speech_prob: float = 0.6
     log_prob_threshold: float = -1.0
+    timestamps: bool = True
     max_compression_ratio: float = 2.0
     max_words_per_sec: float = 5.0
 
@@ -159,7 +163,7 @@ class WindowedWhisperDecoder:
         features = self._whisper.feature_extractor(padded[:n_samples])[:, : int(window_secs * FRAMES_PER_SEC)]
         features = np.ascontiguousarray(features[None], dtype=np.float32)
         tokens = self._prompt_tokens(prompt)
-        max_new = int(12 + 8 * len(samples) / SAMPLE_RATE)
+        max_new = int(12 + 8 * len(samples) / SAMPLE_RATE) + (4 if self.settings.timestamps else 0)
         result = self._whisper.model.generate(
             ctranslate2.StorageView.from_array(features),
             [tokens],
@@ -170,7 +174,7 @@ class WindowedWhisperDecoder:
             suppress_blank=True,
             suppress_tokens=self._suppress,
         )[0]
-        ids = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
+        ids = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]  # no timestamps either
         return Decoded(
             text=self._tokenizer.decode(ids).strip(),
             audio_secs=len(samples) / SAMPLE_RATE,
@@ -185,7 +189,7 @@ class WindowedWhisperDecoder:
         if prompt.strip():
             previous = t.encode(" " + prompt.strip())[-(self._whisper.max_length // 2 - 1):]
             tokens = [t.sot_prev, *previous]
-        return [*tokens, *t.sot_sequence, t.no_timestamps]
+        return [*tokens, *t.sot_sequence] + ([] if self.settings.timestamps else [t.no_timestamps])
 
 
 def _as_float(audio: bytes | np.ndarray) -> np.ndarray:

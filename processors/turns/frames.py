@@ -1,4 +1,4 @@
-"""Frames of the user-turn strategies.
+"""Frames of the user-turn strategies and the STT that feeds them.
 
 ``UserTurnMergedFrame`` goes upstream from
 :class:`~processors.turns.transcript_aware.TranscriptAwareTurnStopStrategy` to the STT when a
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipecat.frames.frames import SystemFrame
+from pipecat.frames.frames import SystemFrame, TranscriptionFrame
 
 
 @dataclass
@@ -22,3 +22,15 @@ class UserTurnMergedFrame(SystemFrame):
     """
 
     text: str = ""
+
+
+@dataclass
+class TurnTranscriptionFrame(TranscriptionFrame):
+    """A final transcript whose decoding heard the whole user turn so far.
+
+    ``text`` holds only the words the turn's earlier finals did not have (consumers that
+    concatenate finals see each word once); ``turn_text`` is the whole turn as this decoding
+    heard it, which a turn strategy may put in place of the concatenation.
+    """
+
+    turn_text: str = ""

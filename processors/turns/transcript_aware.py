@@ -29,6 +29,11 @@ service's speculation gate, released the moment the turn ends, and discarded if 
 on or the final transcript differs. Smart Turn also runs on the eager transcript (the speech
 has gone quiet), so at the VAD stop its verdict is usually ready; it is reused only if nothing
 loud was heard since.
+
+A turn closed too early is reopened (:mod:`~processors.turns.merge`): if the user goes on within
+``merge_window_secs`` of the close, before ``merge_max_heard_secs`` of the answer has played,
+the answer is dropped and both parts are one turn and one transcript. The builder hands the
+user aggregator to :meth:`TranscriptAwareTurnStopStrategy.attach_aggregator` for that.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from dataclasses import dataclass
 from loguru import logger
 
 from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
     EagerTranscriptionFrame,
     Frame,
     InputAudioRawFrame,
@@ -50,11 +56,14 @@ from pipecat.frames.frames import (
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
-from pipecat.processors.frame_processor import FrameProcessorSetup
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessorSetup
 from pipecat.turns.types import ProcessFrameResult, UserTurnSpeculation
 from pipecat.turns.user_stop import BaseUserTurnStopStrategy, NormalizedMatch
 
 from processors.streaming_whisper.segment import frame_rms
+from processors.interruption.frames import UserSpeechRejectedFrame
+from processors.turns.frames import TurnTranscriptionFrame, UserTurnMergedFrame
+from processors.turns.merge import TurnMerger
 from processors.turns.smart_analyzer import TurnSmartAnalyzer
 from processors.turns.text_rules import text_completeness
 
@@ -76,6 +85,9 @@ class TranscriptAwareTurnSettings:
         resume_db: Audio this far below the turn's loudest frame is silence for the waits.
         resume_grace_secs: Longest extension of a wait by loud audio the VAD has not
             confirmed as speech yet.
+        merge_window_secs: New speech this soon after a turn's close continues that turn
+            (its answer is dropped); 0: never.
+        merge_max_heard_secs: ... unless more of the answer than this has played.
     """
 
     question_probability: float = 0.5
@@ -86,6 +98,8 @@ class TranscriptAwareTurnSettings:
     preemptive: bool = True
     resume_db: float = 30.0
     resume_grace_secs: float = 0.5
+    merge_window_secs: float = 1.5
+    merge_max_heard_secs: float = 1.0
 
     def __post_init__(self):
         for name in ("question_probability", "complete_probability", "incomplete_probability"):
@@ -138,6 +152,8 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
         self._peak = 0.0  # loudest audio frame of this turn (RMS)
         self._last_loud = 0.0  # time.time() of the last loud frame
         self._speculation: UserTurnSpeculation | None = None
+        self._merger = TurnMerger(self._settings.merge_window_secs, self._settings.merge_max_heard_secs)
+        self._turn_open = False
         self._register_event_handler("on_verdict", sync=True)
         self._clear_stop()
 
@@ -145,11 +161,21 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
     def settings(self) -> TranscriptAwareTurnSettings:
         return self._settings
 
+    @property
+    def merges(self) -> int:
+        """How many turns were reopened and merged with the next one."""
+        return self._merger.merges
+
+    def attach_aggregator(self, aggregator) -> None:
+        """The ``LLMUserAggregator`` this strategy ends turns for (enables turn merging)."""
+        self._merger.attach(aggregator)
+
     def _clear_stop(self) -> None:
         self._stopped = False  # a VAD stop not yet followed by speech
         self._speech_end = 0.0
         self._probability: float | None = None
         self._final = False  # the stop's final transcript arrived
+        self._eager_text = ""  # the latest eager transcript (the speech so far, fast pass)
         self._verdict_task: asyncio.Task | None = None
         self._wait_task: asyncio.Task | None = None
         # Smart Turn started on the eager transcript, before the VAD stop.
@@ -179,10 +205,22 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
 
     async def handle_user_turn_started(self):
         await self._reset_turn()
+        self._turn_open = True
+        await self._maybe_merge()
+
+    async def _maybe_merge(self):
+        """The new turn continues the one closed too early (see :mod:`~processors.turns.merge`)."""
+        merged = self._merger.turn_started()
+        if merged is not None:
+            self._text = _join(merged, self._text)  # the next decision is about the whole thought
+            await self.push_frame(UserTurnMergedFrame(text=merged), FrameDirection.UPSTREAM)
 
     async def handle_user_turn_stopped(self):
+        self._turn_open = False
+        text = self._text
         await self._reset_turn()
         self._analyzer.clear()
+        self._merger.closed(text)
 
     async def _reset_turn(self):
         await self._cancel_tasks(early=True)
@@ -200,9 +238,16 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
         elif isinstance(frame, InputAudioRawFrame):
             self._analyzer.append_audio(frame.audio, self._vad_speaking)
             self._track_level(frame.audio)
+        elif isinstance(frame, BotStartedSpeakingFrame):
+            self._merger.bot_started()
+        elif isinstance(frame, UserSpeechRejectedFrame):
+            self._merger.speech_rejected()
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             self._analyzer.update_vad_start_secs(frame.start_secs)
             self._vad_speaking = True
+            # Stock start strategies open the turn on this very frame, before we see it.
+            if self._merger.speech_started(time.time() - frame.start_secs) and self._turn_open:
+                await self._maybe_merge()
             if self._stopped or self._early_task:  # the user goes on: all of it is stale
                 await self._cancel_tasks(early=True)
                 await self._withdraw()
@@ -210,7 +255,10 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             await self._on_vad_stop(frame)
         elif isinstance(frame, EagerTranscriptionFrame):
+            self._eager_text = frame.text
             await self._speculate(_join(self._text, frame.text))
+            if self._stopped and not self._final:
+                await self._decide()
             stale = self._early_task is not None and self._last_loud > self._early_at
             if not self._stopped and (self._early_task is None or stale):
                 # The speech went quiet and the words are known: judge the audio now, so the
@@ -220,7 +268,11 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
                 self._early_at = time.time()
                 self._early_task = self.task_manager.create_task(self._run_early(), f"{self}::early")
         elif isinstance(frame, TranscriptionFrame):
-            self._text = _join(self._text, frame.text)
+            if isinstance(frame, TurnTranscriptionFrame) and frame.turn_text:
+                self._text = frame.turn_text  # one decoding of the whole turn beats the pieces
+                self._merger.set_aggregation(frame.turn_text)
+            else:
+                self._text = _join(self._text, frame.text)
             if self._stopped:
                 self._final = True
                 await self._speculate(self._text)
@@ -269,17 +321,24 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
     # -- decision -------------------------------------------------------------------------
 
     async def _decide(self):
-        if not self._stopped or self._probability is None or not self._final:
+        """Judge the stop on the final transcript, or before it on the eager one (the final
+        comes from the slower full-window pass): a turn only ends once its final is in."""
+        if not self._stopped or self._probability is None or not (self._final or self._eager_text):
             return
         p = self._probability
-        decision, wait = turn_decision(p, self._text, self._settings)
-        logger.debug(f"{self}: p={p:.2f} [{self._text}] -> {decision}")
+        text = self._text if self._final else _join(self._text, self._eager_text)
+        decision, wait = turn_decision(p, text, self._settings)
+        logger.debug(f"{self}: p={p:.2f} [{text}] final={self._final} -> {decision}")
         await self._call_event_handler("on_verdict", {
-            "probability": round(p, 3), "text": self._text, "completeness": text_completeness(self._text),
-            "decision": decision, "wait_secs": wait,
+            "probability": round(p, 3), "text": text, "completeness": text_completeness(text),
+            "decision": decision, "wait_secs": wait, "final": self._final,
         })
         if decision == "end":
-            await self._end_turn()
+            if self._final:
+                await self._end_turn()
+            elif self._wait_task:  # the final transcript will end it
+                await self.task_manager.cancel_task(self._wait_task)
+                self._wait_task = None
         else:
             if self._wait_task:
                 await self.task_manager.cancel_task(self._wait_task)
@@ -299,11 +358,12 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
                 break
             await asyncio.sleep(delay)
         self._wait_task = None
-        if self._stopped and self._text:
+        if self._stopped and self._text and self._final:  # else the final's decision ends it
             await self._end_turn()
 
     async def _end_turn(self):
         await self._cancel_tasks()
+        self._merger.tidy()
         speculation, self._speculation = self._speculation, None
         if speculation and self._match.matches(speculation.text, self._text):
             await self.trigger_user_turn_finalized(confirms_speculation=True)
@@ -320,6 +380,7 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
         if self._speculation and self._match.matches(self._speculation.text, text):
             return
         await self._withdraw()
+        self._merger.tidy()
         self._speculation = UserTurnSpeculation(text=text)
         logger.debug(f"{self}: speculating on [{text}]")
         await self.trigger_user_turn_inference_triggered(speculation=self._speculation)

@@ -14,7 +14,7 @@ Two things stock pipecat/aiortc do not handle here:
   then "catches up" by sending queued audio and silence as fast as it is pulled: the first
   seconds of every answer reach the browser as 20 ms of speech between stretches of
   inserted silence (measured: half of the frames empty, ~1.9 s behind). :class:`PacedAudioTrack`
-  restarts its clock instead of catching up, so nothing is inserted.
+  starts its clock at the first pull instead.
 - The same track makes each write wait until its last 10 ms has been sent, so nothing is
   queued behind the frame on air: the next 20 ms must arrive within one 10 ms tick, or the
   track sends silence. On 2 busy cores (Whisper, Silero, Chromium) that tick is often missed
@@ -38,7 +38,11 @@ from loguru import logger
 
 LOOPBACK = "127.0.0.1"
 WATCH_POLL_SECS = 0.25
-MAX_LAG_SECS = 0.05  # further behind its schedule than this, the bot's track restarts its clock
+# Further behind its schedule than this (the set-up of a call, a machine that slept), the bot's
+# track restarts its clock. A shorter stall is caught up, so the track stays on the wall clock
+# the playback gate paces by: restarting on every stall would pile the gate's audio up behind the
+# track (measured: 0.8 s still playing after a barge-in paused the gate).
+MAX_LAG_SECS = 1.0
 TRACK_BUFFER_SECS = 0.04  # the bot's audio queued in its track beyond the frame on air
 
 
@@ -67,8 +71,8 @@ def paced_audio_track_class():
         from pipecat.transports.smallwebrtc.transport import RawAudioTrack
 
         class _PacedAudioTrack(RawAudioTrack):
-            """``RawAudioTrack`` that never bursts to catch up with its clock (pulled more than
-            :data:`MAX_LAG_SECS` late, it goes on from now), and whose writes return while
+            """``RawAudioTrack`` whose clock starts at its first pull (and restarts when pulled
+            more than :data:`MAX_LAG_SECS` late), and whose writes return while
             :data:`TRACK_BUFFER_SECS` of audio is still queued."""
 
             def add_audio_bytes(self, audio_bytes: bytes):
@@ -91,7 +95,7 @@ def paced_audio_track_class():
 
             async def recv(self):
                 behind = time.time() - (self._start + self._timestamp / self._sample_rate)
-                if behind > MAX_LAG_SECS:
+                if self._timestamp == 0 or behind > MAX_LAG_SECS:
                     self._start += behind
                 return await super().recv()
 

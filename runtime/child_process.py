@@ -36,6 +36,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 SECRET_SUFFIXES = ("_API_KEY", "_TOKEN", "_SECRET")
+DYING_GRACE_SECS = 0.5  # see ManagedProcess.wait_until_up
 
 
 def child_environment() -> dict[str, str]:
@@ -153,9 +154,17 @@ class ManagedProcess:
         """Running and ready (not exited, not being started)."""
         return self.running and self.ready_at is not None
 
-    async def wait_until_up(self) -> bool:
+    async def wait_until_up(self, failed: bool = False) -> bool:
         """For a client about to use the child: if it is down and its supervisor is restarting
-        it, wait until it is back (at most ``restart_wait_secs``). Returns whether it waited."""
+        it, wait until it is back (at most ``restart_wait_secs``). Returns whether it waited.
+
+        ``failed``: the client could not reach it just now. A killed child's sockets close a
+        moment before its exit can be seen, so give it up to ``DYING_GRACE_SECS`` to show as down.
+        """
+        if failed and self.supervised:
+            deadline = time.monotonic() + DYING_GRACE_SECS
+            while self.up and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
         if self.up or not self.supervised:
             return False
         deadline = time.monotonic() + self.restart_wait_secs

@@ -32,7 +32,8 @@ from processors.gradium.settings import GradiumConnectionParams
 Spawn = Callable[[Coroutine[Any, Any, Any], str], asyncio.Task]
 CancelTask = Callable[[asyncio.Task], Awaitable[None]]
 # Returns once the server may be tried; True if it was down (being restarted) and waited for.
-WaitForServer = Callable[[], Awaitable[bool]]
+# ``failed=True``: a connection to it just failed (it may be dying and not yet known to be down).
+WaitForServer = Callable[..., Awaitable[bool]]
 
 
 @dataclass
@@ -107,7 +108,14 @@ class SocketPool:
             sock = self._take()
             if sock:
                 return sock, True
-        sock = await self._factory.open()
+        try:
+            sock = await self._factory.open()
+        except GradiumConnectError:
+            # The server may have died this instant (a replay after its socket dropped): if it
+            # is being restarted, wait for it and try once more.
+            if self._wait_for_server is None or not await self._wait_for_server(failed=True):
+                raise
+            sock = await self._factory.open()
         self._adopt(sock)
         await self._hooks.on_opened(sock)
         if self.shared:
@@ -205,6 +213,9 @@ class SocketPool:
             return result
         if self._closed:
             return None
+        if self._wait_for_server is not None and await self._wait_for_server(failed=True):
+            logger.debug(f"{result}: the server was being restarted; trying it again now")
+            return None  # not an error: the app restarted its server, and the spare follows it
         self._failures += 1
         logger.warning(f"{result} (attempt {self._failures}; retrying in {self._backoff():.2f}s)")
         await self._hooks.on_open_failed(result)

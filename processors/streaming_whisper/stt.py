@@ -372,7 +372,11 @@ class StreamingWhisperSTTService(STTService):
             return
         args = (self._user_id, time_now_iso8601(), self._settings.language)
         if whole:  # the earlier finals said the rest; the whole turn goes along
-            frame = TurnTranscriptionFrame(new_words(self._turn_text, text), *args, finalized=True, turn_text=text)
+            new = new_words(self._turn_text, text)
+            if not new:
+                logger.debug(f"{self}: nothing new in segment {segment.id} ([{text}])")
+                return
+            frame = TurnTranscriptionFrame(new, *args, finalized=True, turn_text=text)
             self._turn_text = text
         else:
             frame = TranscriptionFrame(text, *args, finalized=True)

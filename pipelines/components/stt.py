@@ -78,9 +78,13 @@ class StreamingWhisperOptions:
         model: ``"bundled"`` (Whisper tiny.en) or a CTranslate2 model folder.
         compute_type: CTranslate2 compute type (``int8`` is fastest on a CPU).
         language: Spoken language code.
-        cpu_threads: Decoder threads (0: CTranslate2's default).
+        cpu_threads: CTranslate2 (OpenMP) threads. 2 on a 2-core machine: the passes are on
+            the critical path and llama.cpp keeps to one thread (runtime/llm_server.py);
+            OpenMP threads sleep after a short spin, measured: no CPU after a pass returns.
         beam_size: 1 = greedy.
-        min_window_secs: Shortest encoder window (speech padded with silence to it).
+        min_window_secs: Shortest encoder window, for the fast turn-taking passes.
+        final_window_secs: Window of the full pass that makes the transcript the LLM gets
+            (15 s: as good as whole-utterance Whisper on real speech; 30: as trained; 0: none).
         no_speech_prob: Drop text whose no-speech probability is at least this.
         tail_quiet_secs: Quiet at the end of the speech that starts a background tail pass.
         final_tail_secs: A pass is final if it heard this far past the VAD's speech end.
@@ -91,9 +95,10 @@ class StreamingWhisperOptions:
     model: str = "bundled"
     compute_type: str = "int8"
     language: str = "en"
-    cpu_threads: int = 0
+    cpu_threads: int = 2
     beam_size: int = 1
     min_window_secs: float = 10.0
+    final_window_secs: float = 15.0
     no_speech_prob: float = 0.6
     tail_quiet_secs: float = 0.06
     final_tail_secs: float = 0.1
@@ -126,5 +131,6 @@ def streaming_whisper(opts: StreamingWhisperOptions, ctx: BuildContext):
             final_tail_secs=opts.final_tail_secs,
             interim_step_secs=opts.interim_step_secs,
             eager=opts.eager,
+            final_window_secs=opts.final_window_secs,
         ),
     )

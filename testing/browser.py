@@ -95,20 +95,22 @@ def find_chromium() -> str | None:
     return None
 
 
-def padded_wav(src: Path, dst: Path, *, lead_secs: float, tail_secs: float = 1.0,
-               then: tuple[Path, float] | None = None) -> Path:
-    """``src`` with ``lead_secs`` of silence before and ``tail_secs`` after, as 16-bit mono;
-    ``then=(wav, at_secs)`` mixes a second WAV in starting ``at_secs`` into the result."""
-    def read(path: Path) -> tuple[np.ndarray, int]:
-        with wave.open(str(path), "rb") as w:
-            return np.frombuffer(w.readframes(w.getnframes()), np.int16), w.getframerate()
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """16-bit mono samples and rate of a WAV."""
+    with wave.open(str(path), "rb") as w:
+        return np.frombuffer(w.readframes(w.getnframes()), np.int16), w.getframerate()
 
-    audio, rate = read(src)
+
+def padded_wav(src: Path, dst: Path, *, lead_secs: float, tail_secs: float = 1.0,
+               then: tuple[tuple[Path, float], ...] = ()) -> Path:
+    """``src`` with ``lead_secs`` of silence before and ``tail_secs`` after, as 16-bit mono;
+    each ``(wav, at_secs)`` of ``then`` is mixed in starting ``at_secs`` into the result."""
+    audio, rate = read_wav(src)
     out = np.concatenate([np.zeros(int(lead_secs * rate), np.int16), audio, np.zeros(int(tail_secs * rate), np.int16)])
-    if then:
-        extra, extra_rate = read(then[0])
-        assert extra_rate == rate, "both WAVs must have one rate"
-        start = int(then[1] * rate)
+    for path, at_secs in then:
+        extra, extra_rate = read_wav(path)
+        assert extra_rate == rate, "the WAVs must have one rate"
+        start = int(at_secs * rate)
         need = start + len(extra) + int(tail_secs * rate)
         if need > len(out):
             out = np.concatenate([out, np.zeros(need - len(out), np.int16)])

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from testing.browser import RECORD_RATE, Chromium, find_chromium, loud_spans, padded_wav
+from testing.browser import RECORD_RATE, Chromium, find_chromium, loud_spans, padded_wav, read_wav
 from testing.processes import ROOT, alive, child_pids, read_transcript
 from testing.fake_openai_server import ScriptedAnswer
 from testing.serve import ServeProcess, pipeline_with_llm, scripted_llm
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 QUESTION = "What is the capital of France?"
 ANSWERS = [
-    ScriptedAnswer("The capital of France is Paris, a beautiful city on the river Seine.", when="france"),
+    ScriptedAnswer("The capital of France is Paris, a beautiful city on the river Seine.", when="capital"),
     ScriptedAnswer("Once upon a time a brave little dragon lived in a cave high above a green valley. Every "
                    "morning she flew over the river to count the sheep, and every evening she sang to the stars "
                    "until the whole valley fell asleep. One winter the river froze and the village ran out of "
@@ -122,10 +122,11 @@ async def test_a_spoken_question_is_answered_through_the_browser(server, spoken,
     lines = read_transcript(run_dir)
     user = [line for line in lines if line["who"] == "user"]
     bot = [line for line in lines if line["who"] == "bot"]
-    assert user and {"capital", "france"} <= _words(user[0]["text"]), lines
+    # (tiny.en on the browser's processed audio sometimes hears "France" as "friends".)
+    assert user and len(_words(QUESTION) & _words(user[0]["text"])) >= 5, lines
     assert bot, lines
     # The page showed the same conversation and the latency.
-    assert any(line["who"] == "user" and "france" in _words(line["text"]) for line in page["lines"]), page
+    assert any(line["who"] == "user" and "capital" in _words(line["text"]) for line in page["lines"]), page
     assert any(line["who"] == "bot" and line["text"] for line in page["lines"]), page
     assert page["rows"] and "ms" in page["rows"][0], page
     assert 0 < turn < 10000
@@ -154,7 +155,7 @@ async def test_barge_in_through_the_browser(server, spoken, tmp_path):
     # The barge-in starts 8 s after the question ends: the story (25 s of speech) is playing then,
     # even on a loaded machine whose first audio comes 4-5 s after the question.
     at = LEAD_SECS + story_secs + BARGE_IN_AFTER_SECS
-    mic = padded_wav(story, tmp_path / "mic.wav", lead_secs=LEAD_SECS, tail_secs=1.0, then=(stop, at))
+    mic = padded_wav(story, tmp_path / "mic.wav", lead_secs=LEAD_SECS, tail_secs=1.0, then=((stop, at),))
     async with Chromium(fake_mic=mic) as browser:
         await _open_call(browser, server)
         await browser.start_recording()
@@ -221,10 +222,8 @@ async def test_a_second_call_is_refused_while_one_is_in_progress(server, spoken,
 
 
 def _wav_secs(path: Path) -> float:
-    import wave
-
-    with wave.open(str(path)) as w:
-        return w.getnframes() / w.getframerate()
+    audio, rate = read_wav(path)
+    return len(audio) / rate
 
 
 def _save(recording: np.ndarray, path: Path) -> None:

@@ -3,7 +3,7 @@
 Connection: reads client messages (idle timeout), checks that ``setup`` comes first, routes
 ``text``/``end_of_stream`` by ``client_req_id`` and turns every :class:`ProtocolError` into an
 ``error`` message followed by closing the socket. When the socket closes, every request's
-synthesis stops at once (between Piper sentences) and is counted as cancelled.
+synthesis stops at once (the Piper sentence in flight is terminated) and is counted as cancelled.
 
 Request: segments incoming text, runs Piper in the shared thread pool one sentence at a time,
 streams ``text`` (word times) and ``audio`` (~80 ms) messages, then ``end_of_stream``.
@@ -43,7 +43,7 @@ from runtime.tts_server.protocol import (
 from runtime.tts_server.segmenter import TextSegmenter
 from runtime.tts_server.settings import TTSServerSettings
 from runtime.tts_server.stats import RequestStats, ServerStats
-from runtime.tts_server.synthesis import PiperSynthesizer, SynthChunk
+from runtime.tts_server.synthesis import PiperSynthesizer, RunControl, SynthChunk
 
 _EMPTY = np.zeros(0, dtype=np.float32)
 
@@ -195,6 +195,7 @@ class Request:
         self.task: asyncio.Task | None = None
         self.input_closed = False
         self._cancel = threading.Event()
+        self._run_control = RunControl()  # stops the Piper sentence in flight on cancel
         self._synthesizing = False
         self._timeline_s = 0.0  # audio time of the request synthesized so far
         self._words: list[tuple[str, float, float]] = []  # timed words not yet sent
@@ -235,6 +236,7 @@ class Request:
 
     def _mark_cancelled(self) -> None:
         self._cancel.set()
+        self._run_control.terminate()
         state = "cancelled" if self.stats.text_chars else "abandoned"
         self.conn.deps.stats.request_finished(self.stats, state)
 
@@ -270,7 +272,7 @@ class Request:
     async def _speak(self, segment: str, encoder: AudioEncoder) -> None:
         deps = self.conn.deps
         loop = asyncio.get_running_loop()
-        chunks = deps.synth.iter_segment(segment, cancelled=self._stopped)
+        chunks = deps.synth.iter_segment(segment, cancelled=self._stopped, control=self._run_control)
         while not self._stopped():
             try:
                 async with asyncio.timeout(deps.settings.synthesis_timeout_secs):
@@ -292,6 +294,7 @@ class Request:
         stop now rather than after the TCP teardown, which can be several round trips away)."""
         if not self._cancel.is_set() and self.conn.ws.state is not State.OPEN:
             self._cancel.set()
+            self._run_control.terminate()
         return self._cancel.is_set()
 
     def _next_chunk(self, chunks) -> SynthChunk | None:

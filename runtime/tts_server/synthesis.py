@@ -5,6 +5,10 @@ voice with ``include_alignments=True``, which needs the optional ``onnx`` packag
 then timed by the phonemes between word gaps). Otherwise, or when espeak's words do not match
 the text's words one to one, the times are ESTIMATED: each Piper sentence's voiced span is
 shared among its words in proportion to their length. ``SynthChunk.aligned`` says which.
+
+Cancelling (:class:`RunControl`) stops the Piper inference in flight, not only the next one:
+onnxruntime's ``RunOptions.terminate`` ends ``session.run`` within milliseconds, so a barge-in
+leaves no sentence of audio nobody will hear still being synthesized (it was 3.8 s of audio).
 """
 
 from __future__ import annotations
@@ -59,6 +63,50 @@ def _sentence_groups(words: list[str]) -> list[list[str]]:
         if w.rstrip("\"')]}»”’").endswith((".", "!", "?", "…")):
             groups.append([])
     return [g for g in groups if g]
+
+
+class RunControl:
+    """Lets another thread stop the Piper inference in flight (``RunOptions.terminate``)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._options = None
+        self.terminated = False
+
+    def begin(self):
+        """RunOptions for the next inference, or None once terminated."""
+        import onnxruntime
+
+        with self._lock:
+            if self.terminated:
+                return None
+            self._options = onnxruntime.RunOptions()
+            return self._options
+
+    def end(self) -> None:
+        with self._lock:
+            self._options = None
+
+    def terminate(self) -> None:
+        with self._lock:
+            self.terminated = True
+            if self._options is not None:
+                self._options.terminate = True
+
+
+class _RunOptionsSession:
+    """An onnxruntime session whose ``run`` uses this thread's RunOptions (Piper calls
+    ``session.run(None, args)`` without any)."""
+
+    def __init__(self, session):
+        self._session = session
+        self.local = threading.local()
+
+    def run(self, output_names, input_feed, run_options=None):
+        return self._session.run(output_names, input_feed, run_options or getattr(self.local, "options", None))
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
 
 
 class PiperSynthesizer:
@@ -124,8 +172,10 @@ class PiperSynthesizer:
         self,
         text: str,
         cancelled: Callable[[], bool] = lambda: False,
+        control: RunControl | None = None,
     ) -> Iterator[SynthChunk]:
-        """Yield one :class:`SynthChunk` per Piper sentence of ``text``; stop once ``cancelled()``.
+        """Yield one :class:`SynthChunk` per Piper sentence of ``text``; stop once ``cancelled()``
+        or ``control`` is terminated (which also stops the sentence being synthesized).
 
         Blocking: advance it from a worker thread, one ``next()`` at a time.
         """
@@ -139,7 +189,9 @@ class PiperSynthesizer:
                 return
             t0 = time.perf_counter()
             ids = voice.phonemes_to_ids(phonemes)
-            result = voice.phoneme_ids_to_audio(ids, include_alignments=self._aligned)
+            result = self._run(voice, ids, control)
+            if result is None:
+                return
             audio, id_samples = result if isinstance(result, tuple) else (result, None)
             audio = np.asarray(audio, dtype=np.float32)
             peak = float(np.max(np.abs(audio))) if audio.size else 0.0
@@ -152,6 +204,26 @@ class PiperSynthesizer:
             if timed is None:
                 timed = self._estimated_times(chunk_words, audio, rate)
             yield SynthChunk(audio, rate, timed, aligned, time.perf_counter() - t0)
+
+    def _run(self, voice, ids: list[int], control: RunControl | None):
+        """Piper on ``ids``; None if ``control`` terminated it."""
+        options = control.begin() if control is not None else None
+        if control is not None and options is None:
+            return None
+        local = getattr(voice.session, "local", None)
+        if local is not None:
+            local.options = options
+        try:
+            return voice.phoneme_ids_to_audio(ids, include_alignments=self._aligned)
+        except Exception:
+            if control is not None and control.terminated:
+                return None
+            raise
+        finally:
+            if local is not None:
+                local.options = None
+            if control is not None:
+                control.end()
 
     @staticmethod
     def _assign_words(words: list[str], sentences: list[list[str]]) -> list[list[str]]:
@@ -238,7 +310,7 @@ def _load_voice(path: Path, aligned: bool, onnx_threads: int):
         options.inter_op_num_threads = 1
     session = onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
     config = PiperConfig.from_dict(json.loads(Path(f"{path}.json").read_text(encoding="utf-8")))
-    return PiperVoice(config=config, session=session)
+    return PiperVoice(config=config, session=_RunOptionsSession(session))
 
 
 _SHARED: dict[tuple[str, bool, int], PiperSynthesizer] = {}

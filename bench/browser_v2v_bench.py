@@ -80,8 +80,9 @@ def heard_v2v(recording: np.ndarray) -> list[float]:
     return out
 
 
-async def browser_round(wavs: list[Path], folder: Path) -> tuple[list[float], list[float]]:
-    """One browser call over the questions: (server-side, heard) voice-to-voice (ms)."""
+async def browser_round(wavs: list[Path], folder: Path, calls: int = 1) -> tuple[list[float], list[float]]:
+    """``calls`` browsers at once, each one call over the questions (``serve --max-calls calls``):
+    (server-side, heard) voice-to-voice of all their turns (ms)."""
     from testing.browser import Chromium, padded_wav, read_wav
     from testing.serve import ServeProcess
 
@@ -93,24 +94,29 @@ async def browser_round(wavs: list[Path], folder: Path) -> tuple[list[float], li
         at += len(read_wav(wav)[0]) / rate + GAP_SECS
     mic = padded_wav(wavs[0], folder / "mic.wav", lead_secs=LEAD_SECS, tail_secs=GAP_SECS, then=tuple(then))
     total_secs = len(read_wav(mic)[0]) / rate
-    with ServeProcess(folder / "runs", pipeline="browser") as server:
+    async def one_call(server: ServeProcess) -> list[float]:
         async with Chromium(fake_mic=mic) as browser:
             await browser.goto(f"{server.url}/client")
             await browser.click("#talk")
             await browser.wait_for("voiceAgent.connection === 'connected' && voiceAgent.remoteStream"
                                    " && voiceAgent.botState === 'listening'", 60)
             await browser.start_recording()
-            run_dir = Path(server.status()["calls"][0]["run_dir"])
             await asyncio.sleep(total_secs)
             recording = await browser.recording()
             await browser.click("#talk")
-            server.wait_status(lambda s: not s["calls"], 15)
-    return metrics_v2v(run_dir), heard_v2v(recording)
+        return heard_v2v(recording)
+
+    with ServeProcess(folder / "runs", pipeline="browser", max_calls=calls) as server:
+        heard = [v for h in await asyncio.gather(*(one_call(server) for _ in range(calls))) for v in h]
+        ended = server.wait_status(lambda s: not s["calls"], 15)["ended"]
+    return [v for call in ended for v in metrics_v2v(Path(call["run_dir"]))], heard
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=1, help="rounds of (WAV, browser), alternating order")
+    parser.add_argument("--concurrent", type=int, default=0,
+                        help="instead: N browser calls at once (serve --max-calls N), one round")
     parser.add_argument("--out", help="write the results as JSON here")
     args = parser.parse_args(argv)
     from testing.browser import find_chromium
@@ -122,7 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="browser-v2v-") as tmp:
         work = Path(tmp)
         wavs = questions_wavs(work / "speech")
-        for r in range(args.rounds):
+        if args.concurrent:
+            print(f"{args.concurrent} browser calls at once ...", flush=True)
+            server_side, heard = asyncio.run(browser_round(wavs, work / "concurrent", args.concurrent))
+        for r in range(0 if args.concurrent else args.rounds):
             order = ("wav", "browser") if r % 2 == 0 else ("browser", "wav")
             for kind in order:
                 print(f"round {r + 1}: {kind} ...", flush=True)
@@ -132,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
                     s, h = asyncio.run(browser_round(wavs, work / f"r{r}-browser"))
                     server_side += s
                     heard += h
-    results = {"questions": list(QUESTIONS), "rounds": args.rounds, "voice_to_voice_ms": {
+    results = {"questions": list(QUESTIONS), "rounds": args.rounds, "concurrent_calls": args.concurrent or 1,
+               "voice_to_voice_ms": {
         "wav": spread(wav), "browser (server)": spread(server_side), "browser (heard)": spread(heard)}}
     print("| voice-to-voice (ms) | n | p50 | p90 | max |\n|---|---|---|---|---|")
     for name, s in results["voice_to_voice_ms"].items():

@@ -26,6 +26,18 @@ def test_unknown_pipeline_is_one_error_line():
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_a_pipeline_that_cannot_start_is_one_error_line(tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    proc = subprocess.run([sys.executable, "-m", "agent.cli", "serve", "--pipeline", "cloud", "--port", "0",
+                           "--runs-dir", str(tmp_path)], cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "OPENAI_API_KEY" in errors[0] and "Traceback" not in proc.stderr
+
+
 def test_busy_port_is_one_error_line():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

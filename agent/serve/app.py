@@ -16,9 +16,11 @@ calls' own pipelines.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,8 +86,14 @@ def create_app(settings: ServeSettings) -> FastAPI:
             offer_loopback_candidates()
         server_dir = new_run_dir(settings.runs_dir, name=f"{config.name}-serve")
         sink = logger.add(server_dir / "agent.log", level="INFO")
-        children = await asyncio.to_thread(server_children, config, server_dir)
-        async with ChildServers(children):
+        async with AsyncExitStack() as stack:
+            try:
+                children = await asyncio.to_thread(server_children, config, server_dir)
+                await stack.enter_async_context(ChildServers(children))
+            except Exception as e:  # one line, not uvicorn's traceback (the servers are stopped)
+                logger.remove(sink)
+                print(f"error: {e}", file=sys.stderr, flush=True)
+                os._exit(2)
             manager = CallManager(config, runs_dir=settings.runs_dir, shared=children,
                                   max_calls=settings.max_calls, server_dir=server_dir)
             handler = SmallWebRTCRequestHandler()

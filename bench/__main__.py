@@ -28,6 +28,7 @@ BENCHES: dict[str, str] = {
     "overhead": "bench.processor_overhead_bench",  # 6. per-frame overhead
     "capacity": "bench.tts_capacity_bench",  # 7. local TTS server capacity
     "soak": "bench.soak_bench",  # 8. 500-turn barge-in storm
+    "real": "bench.real_speech_bench",  # 9. real voices: WER, turn ends, voice-to-voice
 }
 
 

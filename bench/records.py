@@ -2,7 +2,7 @@
 
 Every benchmark returns a list of these dicts; ``python -m bench`` collects them into
 ``bench/results/results.json``. Keys: ``metric, unit, ours_median, stock_median, ratio, target,
-met, runs`` plus ``ours_min/ours_max/stock_min/stock_max`` when there are samples, and
+met, runs`` plus ``ours_p90/ours_min/ours_max`` (and the same for stock) when there are samples, and
 ``baseline`` (what the "stock" column is).
 """
 
@@ -25,7 +25,17 @@ def _spread(prefix: str, value: Samples) -> dict[str, Any]:
     values = [float(v) for v in value if v is not None]
     if not values:
         return {f"{prefix}_median": None}
-    return {f"{prefix}_median": statistics.median(values), f"{prefix}_min": min(values), f"{prefix}_max": max(values)}
+    return {f"{prefix}_median": statistics.median(values), f"{prefix}_p90": _p90(values),
+            f"{prefix}_min": min(values), f"{prefix}_max": max(values)}
+
+
+def _p90(values: list[float]) -> float:
+    """90th percentile, linear between samples (numpy's default)."""
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * 0.9
+    lo = int(k)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def record(
@@ -76,14 +86,14 @@ def _range(r: dict, prefix: str) -> str:
 
 
 def markdown_table(records: list[dict]) -> str:
-    """Every record as a markdown row: medians, min–max, ratio, target, met, runs, baseline."""
-    rows = ["| metric | unit | ours (median) | ours min–max | stock (median) | stock min–max | ratio | target | met | runs | baseline |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    """Every record as a markdown row: medians (p50), p90, min–max, ratio, target, met, runs, baseline."""
+    rows = ["| metric | unit | ours p50 | ours p90 | ours min–max | stock p50 | stock p90 | stock min–max | ratio | target | met | runs | baseline |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         met = {True: "yes", False: "**no**"}.get(r.get("met"), "–")
         rows.append(
-            f"| {r['metric']} | {r.get('unit', '')} | {fmt(r.get('ours_median'))} | {_range(r, 'ours')} | "
-            f"{fmt(r.get('stock_median'))} | {_range(r, 'stock')} | {fmt(r.get('ratio'))} | {fmt(r.get('target'))} | "
+            f"| {r['metric']} | {r.get('unit', '')} | {fmt(r.get('ours_median'))} | {fmt(r.get('ours_p90'))} | {_range(r, 'ours')} | "
+            f"{fmt(r.get('stock_median'))} | {fmt(r.get('stock_p90'))} | {_range(r, 'stock')} | {fmt(r.get('ratio'))} | {fmt(r.get('target'))} | "
             f"{met} | {fmt(r.get('runs'))} | {r.get('baseline', '')} |"
         )
     return "\n".join(rows) + "\n"

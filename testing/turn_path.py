@@ -34,6 +34,7 @@ class TurnPath:
         if hasattr(self.strategy, "attach_aggregator"):
             self.strategy.attach_aggregator(self.user)
         self.frames: list[tuple[float, object]] = []
+        self.stt_frames: list[tuple[float, object]] = []
         self.turns: list[tuple[float, str]] = []
         self.verdicts: list[tuple[float, dict]] = []
         self.started_at = 0.0
@@ -79,15 +80,18 @@ class TurnPath:
 
         from testing.probe import BackgroundWorker
 
-        frames = self.frames
+        class Tap(FrameProcessor):
+            def __init__(self, into: list):
+                super().__init__()
+                self.into = into
 
-        class Sink(FrameProcessor):
             async def process_frame(self, frame, direction):
                 await super().process_frame(frame, direction)
-                frames.append((time.monotonic(), frame))
+                self.into.append((time.monotonic(), frame))
                 await self.push_frame(frame, direction)
 
-        worker = PipelineWorker(Pipeline([self.vad, self.stt, self.user, Sink()]),
+        # stt_frames: what the STT pushed (the aggregator consumes transcripts); frames: after it.
+        worker = PipelineWorker(Pipeline([self.vad, self.stt, Tap(self.stt_frames), self.user, Tap(self.frames)]),
                                 params=PipelineParams(audio_in_sample_rate=RATE),
                                 cancel_on_idle_timeout=False, enable_rtvi=False)
         background = BackgroundWorker(worker)
@@ -104,8 +108,9 @@ class TurnPath:
         await background.stop(60)
         return self.started_at
 
-    def times(self, cls) -> list[float]:
-        return [t for t, f in self.frames if isinstance(f, cls)]
+    def times(self, cls, *, stt: bool = False) -> list[float]:
+        """When frames of ``cls`` left the aggregator (or, with ``stt``, the STT)."""
+        return [t for t, f in (self.stt_frames if stt else self.frames) if isinstance(f, cls)]
 
     def turn_ends_secs(self) -> list[float]:
         """Each user turn's end, in seconds from the start of the fed ``pcm``."""

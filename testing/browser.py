@@ -126,11 +126,12 @@ def padded_wav(src: Path, dst: Path, *, lead_secs: float, tail_secs: float = 1.0
 class Chromium:
     """Headless Chromium with one page, a WAV as its microphone, driven over CDP."""
 
-    def __init__(self, *, fake_mic: Path | None = None, binary: str | None = None):
+    def __init__(self, *, fake_mic: Path | None = None, binary: str | None = None, extra_args: tuple[str, ...] = ()):
         self.binary = binary or find_chromium()
         if not self.binary:
             raise RuntimeError("Chromium is not installed (Debian: apt-get install chromium)")
         self.fake_mic = fake_mic
+        self.extra_args = extra_args
         self.profile = Path(tempfile.mkdtemp(prefix="voice-agent-chromium-"))
         self.proc: subprocess.Popen | None = None
         self._ws: Any = None
@@ -150,7 +151,7 @@ class Chromium:
         ]
         if self.fake_mic:
             args.insert(-1, f"--use-file-for-fake-audio-capture={self.fake_mic.resolve()}%noloop")
-        return args
+        return args[:-1] + list(self.extra_args) + args[-1:]
 
     async def start(self) -> Chromium:
         import websockets

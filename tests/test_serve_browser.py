@@ -235,3 +235,28 @@ def _save(recording: np.ndarray, path: Path) -> None:
         w.setsampwidth(2)
         w.setframerate(RECORD_RATE)
         w.writeframes(recording.astype(np.int16).tobytes())
+
+
+def test_a_loopback_only_machine_connects(chromium_binary, tmp_path):
+    """On a machine with only a loopback interface (a network namespace with just ``lo``), a
+    call still connects: aioice offers no 127.0.0.1 candidate of its own (without serve's fix
+    the call stays "connecting")."""
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        if os.environ.get("CI"):
+            pytest.fail("CI runs as root with iproute2: the loopback-only test must run there")
+        pytest.skip("needs root and iproute2 (ip netns) for a loopback-only namespace")
+    ns = f"voice-agent-lo-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True)
+        links = subprocess.run(["ip", "netns", "exec", ns, "ip", "-br", "link"], capture_output=True, text=True).stdout
+        assert [line.split()[0] for line in links.splitlines()] == ["lo"], links
+        proc = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "testing.loopback_call",
+                               str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    finally:
+        subprocess.run(["ip", "netns", "delete", ns], check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "connected over loopback" in proc.stdout

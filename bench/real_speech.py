@@ -34,6 +34,9 @@ LECTURE_SENTENCES: tuple[tuple[float, float, str], ...] = (
 )
 """(start, end, text) of lecture sentences used as single user turns."""
 
+LECTURE_NEXT_STARTS_SECS: tuple[float, ...] = (2.80, 8.98, 29.32, 35.96, 48.60, 51.18, 54.26)
+"""Where the speech after each of :data:`LECTURE_SENTENCE_ENDS_SECS` begins."""
+
 PIPER_TEXTS: tuple[str, ...] = (
     "Thanks. What should I cook for dinner tonight?",
     "What is the capital of France?",

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.real_speech import (
-    LECTURE, LECTURE_SENTENCE_ENDS_SECS, PAUSED_SENTENCES, RATE, harvard_clips, lecture_clips, pcm_of,
+    LECTURE, LECTURE_NEXT_STARTS_SECS, LECTURE_SENTENCE_ENDS_SECS, PAUSED_SENTENCES, RATE, harvard_clips, lecture_clips, pcm_of,
     piper_clips, write_wav,
 )
 from bench.records import record
@@ -102,13 +102,19 @@ async def _turn_ends(variant: str, pcm: bytes, workdir: Path) -> tuple[list[floa
     return path.turn_ends_secs(), getattr(path.strategy, "merges", 0)
 
 
+CLOSE_WINDOW_SECS = 2.5
+"""A turn end this soon after a sentence end closes that sentence, even if the next sentence
+has begun (the longest wait is 2 s of silence plus the grace for unconfirmed speech)."""
+
+
 def classify(ends: list[float], sentence_ends: list[float], next_starts: list[float]) -> tuple[int, list[float]]:
     """(turn ends inside a sentence, close time of each sentence end that was closed, ms)."""
+    spans = [(e, max(s, e + CLOSE_WINDOW_SECS)) for e, s in zip(sentence_ends, next_starts)]
     inside, closes = 0, []
     for t in ends:
-        if not any(e <= t <= s for e, s in zip(sentence_ends, next_starts)):
+        if not any(e <= t <= s for e, s in spans):
             inside += 1
-    for e, s in zip(sentence_ends, next_starts):
+    for e, s in spans:
         after = [t for t in ends if e <= t <= s]
         if after:
             closes.append((after[0] - e) * 1000)
@@ -121,9 +127,7 @@ def turn_end_records(workdir: Path, quick: bool, log=print) -> list[dict]:
     cases = []  # (pcm, sentence ends, next speech starts)
     if not quick:
         pcm = pcm_of(LECTURE)
-        ends = list(LECTURE_SENTENCE_ENDS_SECS)
-        starts = [e + 0.25 for e in ends[1:]] + [len(pcm) / 2 / RATE + 10]  # next words follow soon
-        cases.append(("lecture", pcm, ends, [max(e + 0.05, s) for e, s in zip(ends, starts)]))
+        cases.append(("lecture", pcm, list(LECTURE_SENTENCE_ENDS_SECS), list(LECTURE_NEXT_STARTS_SECS)))
     for text, after in PAUSED_SENTENCES[: 1 if quick else None]:
         for pause in (0.8, 1.2):
             sp = spliced_pause(text, after, pause, workdir / "pauses")
@@ -137,7 +141,8 @@ def turn_end_records(workdir: Path, quick: bool, log=print) -> list[dict]:
             turn_ends, merges = asyncio.run(_turn_ends(variant, pcm, workdir))
             i, c = classify(turn_ends, ends, nexts)
             inside, total, closes, merged = inside + i, total + len(turn_ends), closes + c, merged + merges
-            log(f"  {variant} {name}: {len(turn_ends)} turn ends, {i} inside a sentence, {merges} merged back")
+            log(f"  {variant} {name}: {len(turn_ends)} turn ends, {i} inside a sentence, {merges} merged back, "
+                f"at {[round(t, 2) for t in turn_ends]} s")
         out[variant] = (inside / max(1, total), closes, total)
         split[variant] = max(0, inside - merged) / max(1, total - merged)
     return [

@@ -52,6 +52,9 @@ def test_child_never_outlives_parent(tmp_path, how):
         import os, signal, sys, time
         from pathlib import Path
         from runtime.child_process import ManagedProcess, tcp_ready
+        # Ctrl-C raises KeyboardInterrupt even where this test runs in the background (a shell
+        # starts background jobs with SIGINT ignored, and the ignoring is inherited).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         proc = ManagedProcess("http", {http_server_cmd(port)!r}, log_path=Path({str(tmp_path / 'c.log')!r}),
                               ready=tcp_ready("127.0.0.1", {port}))
         try:

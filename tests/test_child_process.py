@@ -63,17 +63,27 @@ def test_child_never_outlives_parent(tmp_path, how):
             sys.stdin.readline()  # the test has seen the child alive
             if {how!r} == "exception":
                 raise RuntimeError("boom")
+            print("armed", flush=True)  # the signal comes now, not during the read above
             time.sleep(60)
         finally:
             proc.stop()
     """)
+    err_path = tmp_path / "parent.err"
     parent = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True)
+                              stderr=err_path.open("w"), text=True)
     child_pid = int(parent.stdout.readline())
     assert alive(child_pid)
     parent.stdin.write("go\n")
     parent.stdin.flush()
     if how != "exception":
+        assert parent.stdout.readline().strip() == "armed"
         parent.send_signal({"sigint": signal.SIGINT, "sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL}[how])
-    parent.wait(timeout=15)
+    try:
+        parent.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        status = " ".join(line.strip() for line in open(f"/proc/{parent.pid}/status")
+                          if line.startswith(("SigBlk", "SigIgn", "SigCgt", "State")))
+        parent.kill()
+        pytest.fail(f"the parent did not exit on {how} within 15 s ({status}); its stderr: "
+                    f"{err_path.read_text()[-1500:]!r}")
     assert wait_gone(child_pid), f"child {child_pid} outlived its parent ({how})"

@@ -2,7 +2,7 @@
 
 Unit level: WebRTC AEC (``livekit`` APM) on synthetic echo of real Piper speech. Pipeline
 level: the WAV transport feeds the bot's output back into the mic (delayed, attenuated), with
-echo cancellation, with the echo-guard fallback, and with neither (the bot then interrupts
+echo cancellation and without it (the bot then interrupts
 itself, which shows the echo is real).
 """
 
@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 import soxr
 
+from processors.echo_cancel.filters import EchoCanceller
+from processors.interruption.settings import InterruptionSettings
 from runtime.speech import speak_to_wav
 from runtime.transports.wav_file import UserUtterance, read_wav_pcm16
 from testing.conversation import build_conversation, measure_barge_in, run_conversation
 from testing.fake_openai_server import FakeOpenAIServer, ScriptedAnswer
-from processors.echo_cancel.filters import EchoCanceller
-from processors.interruption.settings import InterruptionSettings
 
 IN_RATE, OUT_RATE = 16000, 24000
 ANSWER = (
@@ -142,21 +142,17 @@ def _words(text: str) -> set[str]:
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("mode", [
-    "aec",
-    pytest.param("echo_guard", marks=pytest.mark.xfail(strict=False, reason=(
-        "known bug: in guard mode a Whisper segment that began on the echo can confirm the barge-in "
-        "by its (echo) words, and the user's own transcript is then dropped from the turn"))),
-    "unprotected",
-])
+# (The echo_guard fallback is not run here: with it, a Whisper segment that began on the echo can
+# confirm the barge-in by its echo words and drop the user's own transcript, a known limit in the
+# README; a non-strict xfail of it could not fail and cost 45 s of every suite run.)
+@pytest.mark.parametrize("mode", ["aec", "unprotected"])
 async def test_echo_does_not_interrupt_the_bot_but_the_user_does(mode, spoken, tmp_path):
     utterances = [UserUtterance(path=spoken("Tell me about the ocean.")),
                   UserUtterance(path=spoken("Please tell me about mountains instead."), bot_started_secs=5.0)]
-    echo_gain = 0.08 if mode == "echo_guard" else 0.5
     async with FakeOpenAIServer(answers=[ScriptedAnswer(ANSWER, when="ocean"), ScriptedAnswer(SHORT, when="mountain")]) as llm:
         conv = build_conversation(
-            tmp_path, utterances, llm_base_url=llm.base_url, echo_gain=echo_gain, echo_delay_secs=0.06,
-            echo_cancellation=mode == "aec", interruption={"echo_guard": mode == "echo_guard"},
+            tmp_path, utterances, llm_base_url=llm.base_url, echo_gain=0.5, echo_delay_secs=0.06,
+            echo_cancellation=mode == "aec",
         )
         await run_conversation(conv)
     q, barge_in = conv.transport.input().said

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.child_process import ManagedProcess
+from runtime.model_cache import ModelCache
 from runtime.supervision import SupervisionSettings
 from pipelines.config import ConfigError, load_toml, parse_options
 from runtime.transcript import TranscriptWriter
@@ -60,13 +61,15 @@ def supervision_of(config: PipelineConfig) -> SupervisionSettings:
     return parse_options(SupervisionSettings, config.tables.get("supervision", {}), config.path, "supervision")
 
 
-def _options_and_context(config: PipelineConfig, run_dir: Path) -> tuple[PipelineOptions, BuildContext]:
+def _options_and_context(config: PipelineConfig, run_dir: Path,
+                         models: ModelCache | None = None) -> tuple[PipelineOptions, BuildContext]:
     options = parse_options(PipelineOptions, config.tables.get("pipeline", {}), config.path, "pipeline")
     ctx = BuildContext(
         config_path=config.path,
         run_dir=run_dir,
         audio_in_sample_rate=options.audio_in_sample_rate,
         audio_out_sample_rate=options.audio_out_sample_rate,
+        models=models,
     )
     return options, ctx
 
@@ -105,8 +108,11 @@ def load_config(config: str | Path | PipelineConfig, overrides: dict[str, dict] 
 
 
 def build_pipeline(config: str | Path | PipelineConfig, run_dir: Path,
-                   overrides: dict[str, dict] | None = None) -> BuiltPipeline:
-    """Build the pipeline a config describes; nothing is started yet."""
+                   overrides: dict[str, dict] | None = None, *, models: ModelCache | None = None) -> BuiltPipeline:
+    """Build the pipeline a config describes; nothing is started yet.
+
+    ``models``: models loaded once and shared with other pipelines built with the same cache
+    (``voice-agent serve``); without it each build loads its own."""
     import pipelines.components  # noqa: F401  (registers the built-in types)
     from pipecat.pipeline.pipeline import Pipeline
     from pipecat.processors.aggregators.llm_context import LLMContext
@@ -114,7 +120,7 @@ def build_pipeline(config: str | Path | PipelineConfig, run_dir: Path,
 
     config = load_config(config, overrides)
     path, tables = config.path, config.tables
-    options, ctx = _options_and_context(config, run_dir)
+    options, ctx = _options_and_context(config, run_dir, models)
     supervision = supervision_of(config)
     if "transport" not in tables:
         raise ConfigError(path, "transport", "required section is missing")

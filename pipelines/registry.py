@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from runtime.child_process import ManagedProcess
+from runtime.model_cache import ModelCache, cached
 from pipelines.config import ConfigError, parse_options
 from pipelines.moved_modules import resolve_moved
 
 
 @dataclass
 class BuildContext:
-    """What factories share: where the run writes, audio rates, child servers to start."""
+    """What factories share: where the run writes, audio rates, child servers to start, and
+    the models already loaded (``models``: ``voice-agent serve`` loads them once for every call)."""
 
     config_path: Path
     run_dir: Path
@@ -31,6 +33,12 @@ class BuildContext:
     audio_out_sample_rate: int = 24000
     child_processes: list[ManagedProcess] = field(default_factory=list)
     vad_analyzer: Any = None  # the [vad] analyzer, for processors that share its work
+    models: ModelCache | None = None
+
+    def model(self, key: Any, load: Callable[[], Any]) -> Any:
+        """A model shared through ``models`` (loaded on first use), or ``load()`` without a cache.
+        Only what is safe to share between pipelines goes here; per-call state stays out."""
+        return cached(self.models, key, load)
 
     def add_child(self, child: ManagedProcess) -> ManagedProcess:
         """The child server a component talks to: an already running one of the same name

@@ -25,8 +25,10 @@ READY_TIMEOUT_SECS = 240.0  # the LLM and TTS servers start first
 class ServeProcess:
     """``with ServeProcess(runs_dir) as server:`` a served pipeline; ``server.url``, ``status()``."""
 
-    def __init__(self, runs_dir: Path, *, pipeline: str = "browser", max_calls: int = 1, log: Path | None = None):
+    def __init__(self, runs_dir: Path, *, pipeline: str = "browser", max_calls: int = 1, log: Path | None = None,
+                 cwd: Path = ROOT):
         self.runs_dir = runs_dir
+        self.cwd = cwd  # the source tree to serve from (a bench compares another checkout)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log or runs_dir / "serve-stderr.log"
@@ -36,7 +38,7 @@ class ServeProcess:
 
     def start(self) -> ServeProcess:
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(self.cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(self.log, "wb"),
+        self.proc = subprocess.Popen(self.cmd, cwd=self.cwd, stdout=subprocess.DEVNULL, stderr=open(self.log, "wb"),
                                      stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + READY_TIMEOUT_SECS
         while time.monotonic() < deadline:

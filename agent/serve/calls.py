@@ -2,7 +2,9 @@
 
 A call is built from the served config with ``[transport] type = "webrtc"`` on the call's peer
 connection, inside :func:`pipelines.registry.sharing_children`, so it talks to the LLM and TTS
-servers that ``serve`` started once. It writes ``runs/<id>/`` like ``voice-agent run``
+servers that ``serve`` started once, and with serve's :class:`~runtime.model_cache.ModelCache`,
+so it uses the Whisper decoder and the Silero and Smart Turn sessions loaded at start (its VAD
+state, turn buffer and transcript state are its own). It writes ``runs/<id>/`` like ``voice-agent run``
 (``transcript.jsonl``, ``metrics.jsonl``, ``agent.log``; the shared servers' logs are linked).
 
 A call ends when the browser hangs up (the peer connection closes, or RTVI ``disconnect-bot``),
@@ -31,6 +33,7 @@ from agent.turn_metrics import TurnMetricsObserver, TurnRecord
 from pipelines.builder import BuiltPipeline, PipelineConfig, build_pipeline
 from pipelines.registry import sharing_children
 from runtime.child_process import ManagedProcess
+from runtime.model_cache import ModelCache
 from runtime.transports.webrtc import watch_peer
 
 
@@ -61,6 +64,7 @@ class Call:
     worker: Any
     observer: TurnMetricsObserver
     started: float = field(default_factory=time.time)
+    setup_secs: float = 0.0  # offer received to pipeline built (the models come from serve's cache)
     ended: float | None = None
     end_reason: str = ""
     task: asyncio.Task | None = None
@@ -72,7 +76,7 @@ class Call:
 
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "run_dir": str(self.run_dir), "started": self.started, "ended": self.ended,
-                "end_reason": self.end_reason, "state": self.observer.state}
+                "end_reason": self.end_reason, "state": self.observer.state, "setup_secs": round(self.setup_secs, 3)}
 
     def send(self, data: dict[str, Any]) -> None:
         """Queue an RTVI ``server-message`` to the page (from sync observer listeners)."""
@@ -92,8 +96,9 @@ class CallManager:
     """Starts, tracks and ends calls; at most ``max_calls`` at once."""
 
     def __init__(self, config: PipelineConfig, *, runs_dir: Path, shared: list[ManagedProcess], max_calls: int = 1,
-                 server_dir: Path | None = None):
+                 server_dir: Path | None = None, models: ModelCache | None = None):
         self.config = config
+        self.models = models
         self.runs_dir = runs_dir
         self.shared = shared
         self.max_calls = max_calls
@@ -119,7 +124,7 @@ class CallManager:
         overrides = {"transport": {**self.config.tables.get("transport", {}), "type": "webrtc",
                                    "connection": connection}}
         with sharing_children(self.shared):
-            built = build_pipeline(self.config, run_dir, overrides)
+            built = build_pipeline(self.config, run_dir, overrides, models=self.models)
         if built.child_processes:  # a component asked for a server that serve did not start
             raise RuntimeError(f"unshared child servers: {[c.name for c in built.child_processes]}")
         return built
@@ -128,9 +133,10 @@ class CallManager:
         """Build and start the pipeline for a new peer connection (its slot already reserved)."""
         from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 
+        began = time.perf_counter()
         run_dir = new_run_dir(self.runs_dir, name=f"{self.config.name}-call")
         self._link_server_logs(run_dir)
-        # Loading the call's models (Silero, Smart Turn, Whisper) takes CPU: not on the event loop.
+        # Building takes CPU (and loads any model not in serve's cache): not on the event loop.
         built = await asyncio.to_thread(self._build, connection, run_dir)
         observer = TurnMetricsObserver(run_dir / "metrics.jsonl")
         opts = built.options
@@ -142,7 +148,8 @@ class CallManager:
             enable_rtvi=True,
             observers=[observer],
         )
-        call = Call(id=run_dir.name, connection=connection, built=built, worker=worker, observer=observer)
+        call = Call(id=run_dir.name, connection=connection, built=built, worker=worker, observer=observer,
+                    setup_secs=time.perf_counter() - began)
         self.calls[call.id] = call
         observer.state_listeners.append(lambda state: self._on_state(call, state))
         observer.turn_listeners.append(lambda turn: call.send(turn_message(turn)))
@@ -152,7 +159,7 @@ class CallManager:
             await call.end("the browser hung up")
 
         call.task = asyncio.get_running_loop().create_task(self._run(call), name=f"call-{call.id}")
-        logger.info(f"call {call.id}: started ({run_dir})")
+        logger.info(f"call {call.id}: started ({run_dir}; set up in {call.setup_secs:.2f} s)")
         return call
 
     def _on_state(self, call: Call, state: str) -> None:
@@ -206,11 +213,11 @@ class CallManager:
             except OSError:
                 pass
 
-    async def close(self) -> None:
+    async def close(self, reason: str = "the server is stopping") -> None:
         """End every call and wait for each to clean up."""
         calls = list(self.calls.values())
         for call in calls:
-            await call.end("the server is stopping")
+            await call.end(reason)
         tasks = [c.task for c in calls if c.task]
         if tasks:
             await asyncio.wait(tasks, timeout=10.0)

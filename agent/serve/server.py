@@ -45,7 +45,11 @@ def check_port(host: str, port: int) -> None:
 
 def serve(pipeline: str | Path, *, host: str = "127.0.0.1", port: int = 7860, max_calls: int = 1,
           runs_dir: Path = Path("runs")) -> None:
-    """Serve the page and one pipeline per call until Ctrl-C / SIGTERM (blocking)."""
+    """Serve the page and one pipeline per call until Ctrl-C / SIGTERM (blocking).
+
+    Raises :class:`~runtime.supervision.ChildServerFailed` if a shared server failed for good
+    (the calls and the other servers are stopped first; the CLI prints it as one line, exit 2).
+    """
     import uvicorn
 
     from agent.serve.app import ServeSettings, create_app
@@ -56,7 +60,16 @@ def serve(pipeline: str | Path, *, host: str = "127.0.0.1", port: int = 7860, ma
     check_port(host, port)
     if notice := https_notice(host, port):
         print(notice, flush=True)
-    app = create_app(ServeSettings(pipeline=pipeline, runs_dir=runs_dir, max_calls=max_calls))
+    server: uvicorn.Server | None = None
+
+    def stop(_error) -> None:  # a shared server failed for good: shut down as on Ctrl-C
+        if server is not None:
+            server.should_exit = True
+
+    app = create_app(ServeSettings(pipeline=pipeline, runs_dir=runs_dir, max_calls=max_calls), on_failure=stop)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
     shown = f"[{host}]" if ":" in host else host
     print(f"voice-agent serve: open http://{shown}:{port}/client (models load first; Ctrl-C to stop)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")
+    server.run()
+    if app.state.failure is not None:
+        raise app.state.failure

@@ -90,6 +90,8 @@ class StreamingWhisperOptions:
         final_tail_secs: A pass is final if it heard this far past the VAD's speech end.
         interim_step_secs: New speech that starts an interim pass (0: none).
         eager: Push an eager transcript when a tail pass ends in quiet (for preemptive LLM).
+        tail_full: The quiet-tail pass is the full-window pass itself (one pass after the
+            speech end, not a fast pass and then a full one).
     """
 
     model: str = "bundled"
@@ -104,13 +106,14 @@ class StreamingWhisperOptions:
     final_tail_secs: float = 0.1
     interim_step_secs: float = 0.0
     eager: bool = True
+    tail_full: bool = False
 
 
 @register("stt", "streaming-whisper", StreamingWhisperOptions,
           "faster-whisper transcribing while the user speaks (int8, beam 1, short window)")
 def streaming_whisper(opts: StreamingWhisperOptions, ctx: BuildContext):
     from runtime.models import whisper_model_path
-    from processors.streaming_whisper.decoder import DecoderSettings
+    from processors.streaming_whisper.decoder import DecoderSettings, WindowedWhisperDecoder
     from processors.streaming_whisper.stt import StreamingWhisperSTTService
 
     model = str(whisper_model_path()) if opts.model == "bundled" else opts.model
@@ -121,16 +124,25 @@ def streaming_whisper(opts: StreamingWhisperOptions, ctx: BuildContext):
                                   min_window_secs=opts.min_window_secs, no_speech_prob=opts.no_speech_prob)
     except ValueError as e:
         raise ConfigError(ctx.config_path, "stt", str(e)) from None
+    # One decoder per model cache (serve: one for every call; it decodes one pass at a time,
+    # which on 2 cores is what the passes get anyway); without a cache, this pipeline's own.
+    shared = ctx.model(
+        ("streaming-whisper", model, opts.compute_type, opts.cpu_threads, repr(decoder)),
+        lambda: WindowedWhisperDecoder(model, compute_type=opts.compute_type, cpu_threads=opts.cpu_threads,
+                                       settings=decoder),
+    )
     return StreamingWhisperSTTService(
         model=model,
         compute_type=opts.compute_type,
         cpu_threads=opts.cpu_threads,
         decoder=decoder,
+        shared_decoder=shared,
         settings=StreamingWhisperSTTService.Settings(
             tail_quiet_secs=opts.tail_quiet_secs,
             final_tail_secs=opts.final_tail_secs,
             interim_step_secs=opts.interim_step_secs,
             eager=opts.eager,
             final_window_secs=opts.final_window_secs,
+            tail_full=opts.tail_full,
         ),
     )

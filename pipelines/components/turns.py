@@ -67,12 +67,14 @@ def transcript_aware_turns(opts: TranscriptAwareTurnOptions, ctx: BuildContext):
     from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
     from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
-    from processors.turns.smart_analyzer import TurnSmartAnalyzer
+    from processors.turns.smart_analyzer import TurnSmartAnalyzer, load_smart_turn_session
     from processors.turns.transcript_aware import TranscriptAwareTurnStopStrategy
 
     settings = TranscriptAwareTurnSettings(**{f.name: getattr(opts, f.name) for f in fields(TranscriptAwareTurnSettings)})
+    threads = opts.smart_turn_threads
+    session = ctx.model(("smart-turn-v3", threads), lambda: load_smart_turn_session(threads))  # once per cache
     strategy = TranscriptAwareTurnStopStrategy(
-        turn_analyzer=TurnSmartAnalyzer(cpu_count=opts.smart_turn_threads), settings=settings
+        turn_analyzer=TurnSmartAnalyzer(cpu_count=threads, session=session), settings=settings
     )
     return LLMUserAggregatorParams(
         user_turn_strategies=UserTurnStrategies(stop=[strategy]),

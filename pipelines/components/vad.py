@@ -29,7 +29,7 @@ def silero(opts: SileroOptions, ctx: BuildContext):
     from pipecat.audio.vad.vad_analyzer import VADParams
     from pipecat.processors.audio.vad_processor import VADProcessor
 
-    from processors.vad import SharedSileroVADAnalyzer
+    from processors.vad.shared_silero import SharedSileroVADAnalyzer, load_silero_session
 
     params = VADParams(
         confidence=opts.confidence,
@@ -37,5 +37,8 @@ def silero(opts: SileroOptions, ctx: BuildContext):
         stop_secs=opts.stop_secs,
         min_volume=opts.min_volume,
     )
-    # Shareable: the builder hands this analyzer to the interruption handler (one Silero for both).
-    return VADProcessor(vad_analyzer=SharedSileroVADAnalyzer(params=params))
+    # The ONNX session is loaded once per model cache (serve: once for every call); the
+    # analyzer, with the stream's state, is this pipeline's own. The builder hands it to the
+    # interruption handler too (one Silero for both).
+    session = ctx.model(("silero-vad",), load_silero_session)
+    return VADProcessor(vad_analyzer=SharedSileroVADAnalyzer(params=params, session=session))

@@ -111,14 +111,17 @@ class WindowedWhisperDecoder:
         t = self._tokenizer
         self._suppress = sorted(set(t.non_speech_tokens) | {t.transcribe, t.translate, t.sot, t.sot_prev, t.sot_lm, t.no_speech})
         self._lock = threading.Lock()  # one decoding at a time: the model uses every core
+        self.warm = False  # a decoding has run (see warm_up)
 
     @property
     def compute_type(self) -> str:
         return self._whisper.model.compute_type
 
     def warm_up(self) -> None:
-        """Run one decoding of silence so the first real one pays no allocation cost."""
-        self.transcribe(np.zeros(SAMPLE_RATE // 2, np.float32))
+        """Run one decoding of silence so the first real one pays no allocation cost (once)."""
+        if not self.warm:
+            self.transcribe(np.zeros(SAMPLE_RATE // 2, np.float32))
+            self.warm = True
 
     def transcribe(self, audio: bytes | np.ndarray, *, prompt: str = "", window_secs: float | None = None) -> Decoded:
         """Transcribe 16 kHz mono audio (16-bit PCM bytes or float32 in [-1, 1]).

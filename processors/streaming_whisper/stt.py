@@ -127,6 +127,7 @@ class StreamingWhisperSTTService(STTService):
         compute_type: str = "int8",
         cpu_threads: int = 0,
         decoder: DecoderSettings | None = None,
+        shared_decoder: WindowedWhisperDecoder | None = None,
         pre_roll_secs: float = 0.5,
         ttfs_p99_latency: float = 0.35,
         settings: Settings | None = None,
@@ -140,6 +141,9 @@ class StreamingWhisperSTTService(STTService):
             compute_type: CTranslate2 compute type; ``int8`` is fastest on a CPU.
             cpu_threads: Decoder threads (0: CTranslate2's default).
             decoder: Window, beam and guard settings (init-only).
+            shared_decoder: An already loaded decoder to use instead of loading ``model``
+                (``voice-agent serve`` shares one between calls: it decodes one pass at a
+                time, under its own lock); ``decoder`` and the model arguments are then unused.
             pre_roll_secs: Audio kept before the VAD start (the VAD starts late).
             ttfs_p99_latency: Speech end to final transcript, p99 (for turn strategies).
             settings: Runtime-updatable settings.
@@ -159,11 +163,10 @@ class StreamingWhisperSTTService(STTService):
         if settings is not None:
             default.apply_update(settings)
         super().__init__(settings=default, ttfs_p99_latency=ttfs_p99_latency, **kwargs)
-        self._decoder = WindowedWhisperDecoder(
+        self._decoder = shared_decoder or WindowedWhisperDecoder(
             model, device=device, compute_type=compute_type, cpu_threads=cpu_threads, settings=decoder
         )
         self._pre_roll_secs = pre_roll_secs
-        self._warm = False
         self._next_id = 0
         self._current = self._new_segment()
         self._speaking = False
@@ -189,9 +192,8 @@ class StreamingWhisperSTTService(STTService):
 
     async def start(self, frame: StartFrame):
         await super().start(frame)
-        if not self._warm:
+        if not self._decoder.warm:
             await asyncio.to_thread(self._decoder.warm_up)
-            self._warm = True
 
     async def stop(self, frame: EndFrame):
         # A graceful end still delivers the transcript of a segment the VAD stopped.

@@ -14,14 +14,38 @@ from __future__ import annotations
 import threading
 import zlib
 from collections import OrderedDict
+from typing import Any
 
 from loguru import logger
 
-from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADAnalyzer
 
 from processors.interruption.onset import confidence_value
 
 _KEEP_WINDOWS = 256  # about 8 s at 16 kHz: far more than the handler ever lags the VAD
+
+
+def load_silero_session() -> Any:
+    """pipecat's bundled Silero model as an ONNX Runtime session (pipecat's own session options).
+
+    A session is safe to share between analyzers (ONNX Runtime runs concurrent ``run`` calls on
+    one session); each analyzer keeps its own recurrent state in its :class:`SessionSileroModel`.
+    """
+    from importlib import resources
+
+    path = resources.files("pipecat.audio.vad.data").joinpath("silero_vad.onnx")
+    with resources.as_file(path) as file:
+        return SileroOnnxModel(str(file), force_onnx_cpu=True).session
+
+
+class SessionSileroModel(SileroOnnxModel):
+    """pipecat's ``SileroOnnxModel`` (its per-stream state) around an already loaded session."""
+
+    def __init__(self, session: Any):  # no super().__init__(): it would load the model
+        self.session = session
+        self.reset_states()
+        self.sample_rates = [8000, 16000]
 
 
 class SharedSileroVADAnalyzer(SileroVADAnalyzer):
@@ -33,8 +57,17 @@ class SharedSileroVADAnalyzer(SileroVADAnalyzer):
     the reader gets ``None`` and must score for itself.
     """
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, *, session: Any = None, **kwargs):
+        """``session``: a Silero session from :func:`load_silero_session` to use instead of
+        loading the model (``voice-agent serve`` loads it once for every call); the other
+        arguments are ``SileroVADAnalyzer``'s."""
+        if session is None:
+            super().__init__(**kwargs)
+        else:  # SileroVADAnalyzer.__init__ without its model load (test_shared_silero checks the fields)
+            VADAnalyzer.__init__(self, **kwargs)
+            self._model = SessionSileroModel(session)
+            self._windows_since_reset = 0
+            self._low_confidence_windows = 0
         self._lock = threading.Lock()
         self._scores: OrderedDict[int, tuple[int, float]] = OrderedDict()
         self._scored = 0  # windows the model has scored (the next index it may score)

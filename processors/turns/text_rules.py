@@ -2,8 +2,9 @@
 
 ``text_completeness(text)`` returns ``"incomplete"`` when the words cannot end a sentence: a
 trailing article, conjunction, determiner or filler; a trailing preposition, auxiliary or
-pronoun unless it is a question ("Where are you from?"); a trailing comma, dash or ellipsis,
-which Whisper writes for trailing-off speech. ``"complete"`` when Whisper closed it with
+pronoun unless it is a question ("Where are you from?"); a trailing demonstrative unless
+Whisper closed the sentence ("Good luck with that." is whole, "I think that" is not); a
+trailing comma, dash or ellipsis, which Whisper writes for trailing-off speech. ``"complete"`` when Whisper closed it with
 ``.``, ``?`` or ``!``, and ``"unknown"`` otherwise (no punctuation).
 """
 
@@ -15,10 +16,13 @@ from typing import Literal
 Completeness = Literal["complete", "incomplete", "unknown"]
 
 DANGLING_WORDS: frozenset[str] = frozenset(
-    """a an the and or but nor so if because than that which whose my your his her our their
-    its this these those um uh er erm""".split()
+    """a an the and or but nor so if because than which whose my your his her our their
+    its um uh er erm""".split()
 )
 """Words that never end a sentence."""
+
+DANGLING_UNLESS_CLOSED: frozenset[str] = frozenset("that this these those".split())
+"""Determiners that are also pronouns: they end a sentence Whisper closed ("I like that.")."""
 
 DANGLING_UNLESS_QUESTION: frozenset[str] = frozenset(
     """of to in on at by for from with into onto about as is are was were be been am do does
@@ -44,6 +48,9 @@ def text_completeness(text: str) -> Completeness:
         return "incomplete"
     word = last_word(text)
     question = text.rstrip("\"')]").endswith("?")
+    closed = bool(_CLOSED.search(text))
     if word in DANGLING_WORDS or (word in DANGLING_UNLESS_QUESTION and not question):
         return "incomplete"
-    return "complete" if _CLOSED.search(text) else "unknown"
+    if word in DANGLING_UNLESS_CLOSED and not closed:
+        return "incomplete"
+    return "complete" if closed else "unknown"

@@ -2,7 +2,8 @@
 side with stock pipecat in the same run, and write ``bench/results/`` (JSON, markdown, PNG).
 
 Each benchmark module exposes ``bench_records(quick: bool) -> list[dict]`` returning records with
-at least ``metric, unit, ours_median, stock_median, ratio, target, met, runs``.
+at least ``metric, unit, ours_median, stock_median, ratio, target, met, runs``. With ``--only``
+the results file keeps the other benchmarks' records and replaces those of the ones run.
 """
 
 from __future__ import annotations
@@ -57,6 +58,20 @@ def ratio_plot(records: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def _merged(path: Path, records: list[dict], names: list[str]) -> list[dict]:
+    """``--only``: the new records replace those benchmarks' records in the results file; the
+    other benchmarks' records of the last full run stay (in :data:`BENCHES` order)."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return records
+    kept = [r for r in old if r.get("bench") not in names]
+    order = list(BENCHES)
+    merged = kept + records
+    merged.sort(key=lambda r: order.index(r["bench"]) if r.get("bench") in order else len(order))
+    return merged
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small inputs: checks the harness, not the numbers")
@@ -91,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{i}/{len(names)}] {name} done in {time.monotonic() - started:.0f}s", flush=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.only and not args.quick:
+        records = _merged(args.out / "results.json", records, names)
     (args.out / "results.json").write_text(json.dumps(records, indent=2))
     table = markdown_table(records)
     (args.out / "results.md").write_text(("Quick run (harness check; numbers not meaningful).\n\n" if args.quick else "") + table)

@@ -156,26 +156,41 @@ def turn_end_records(workdir: Path, quick: bool, log=print) -> list[dict]:
     ]
 
 
-def v2v_records(workdir: Path, quick: bool, log=print) -> list[dict]:
+def v2v_turns(workdir: Path, rounds: int, variants: tuple[str, ...] = ("ours", "stock"), quick: bool = False,
+              log=print) -> dict[str, list[dict]]:
+    """Per variant, one dict per real-speech user turn: stage times (``ms``), transcript,
+    the turn strategy's last verdict, whether the speculative answer was kept."""
     from bench.v2v_pipelines import SharedServers
     from bench.voice_to_voice_bench import _conversation, _order
 
     clips = harvard_clips() + lecture_clips()
     clips = clips[:2] if quick else clips
     inputs = [write_wav(workdir / "v2v" / f"clip{i}.wav", pcm) for i, (_, pcm, _) in enumerate(clips)]
-    rounds = 1 if quick else 4
-    v2v: dict[str, list[float]] = {"ours": [], "stock": []}
+    turns: dict[str, list[dict]] = {v: [] for v in variants}
     with SharedServers(workdir / "servers") as servers:
         for r in range(rounds):
-            for variant in _order(("ours", "stock"), r):
+            for variant in _order(variants, r):
                 stages = asyncio.run(_conversation(variant, inputs, servers, workdir / f"v2v{r}-{variant}"))
-                got = [t.ms["bot_audio"] for t in stages if "bot_audio" in t.ms]
-                v2v[variant] += got
-                log(f"  round {r + 1}/{rounds} {variant}: voice-to-voice ms {[round(x) for x in got]}")
+                for (name, _, ref), t in zip(clips, stages):
+                    turns[variant].append({"clip": name, "ref": ref, "ms": t.ms, "transcript": t.transcript,
+                                           "verdict": t.verdict, "speculation_kept": t.speculation_kept})
+                got = [round(t.ms["bot_audio"]) if "bot_audio" in t.ms else None for t in stages]
+                log(f"  round {r + 1}/{rounds} {variant}: voice-to-voice ms {got}")
+    return turns
+
+
+def v2v_records(workdir: Path, quick: bool, log=print) -> list[dict]:
+    from bench.v2v_stages import stage_stats, stage_table
+
+    turns = v2v_turns(workdir, 1 if quick else 4, quick=quick, log=log)
+    v2v = {v: [t["ms"]["bot_audio"] for t in ts if "bot_audio" in t["ms"]] for v, ts in turns.items()}
     ours = v2v["ours"]
     met = bool(ours and statistics.median(ours) < V2V["p50"] and p90(ours) <= V2V["p90"] and max(ours) <= V2V["max"])
+    stages = {v: stage_stats(ts) for v, ts in turns.items()}
+    log(stage_table(stages))
     return [record("voice-to-voice, real speech (speech end -> first bot audio)", "ms", ours, v2v["stock"],
-                   target="p50 < 800, p90 <= 1200, max <= 2000", met=met, baseline="stock pipecat 1.14, same models")]
+                   target="p50 < 800, p90 <= 1200, max <= 2000", met=met, baseline="stock pipecat 1.14, same models",
+                   stages_ms=stages, speculation_kept=sum(t["speculation_kept"] for t in turns["ours"]))]
 
 
 def bench_records(quick: bool, workdir: Path | None = None, log=print) -> list[dict]:

@@ -35,6 +35,9 @@ OURS_SLOTS: dict[str, dict] = {
 """What ours changes in the product config (the TOML sections to switch to)."""
 
 VARIANTS = ("ours", "stock")
+EXTRA_VARIANTS: dict[str, dict[str, dict]] = {}
+"""Named experiments: slot tables merged over ``ours``'s (``{"ours-w10": {"stt": {...}}}``),
+for measuring one change against ``ours`` in the same run (``python -m bench.v2v_stages``)."""
 # Answers are cut at this many tokens for both variants: only the start of an answer is
 # measured, and the whole answer is heard before the next question (keeps `make bench` short).
 BENCH_MAX_TOKENS = 32
@@ -134,15 +137,19 @@ def _wav_transport(inputs: list[Path], ctx: BuildContext):
     }, ctx)
 
 
-def build_ours(run_dir: Path, inputs: list[Path], servers: SharedServers):
-    """``pipelines/file.toml`` + :data:`OURS_SLOTS`, on the shared servers. """
+def build_ours(run_dir: Path, inputs: list[Path], servers: SharedServers, extra: dict[str, dict] | None = None):
+    """``pipelines/file.toml`` + :data:`OURS_SLOTS` (+ ``extra`` keys per slot), on the shared servers. """
     from pipelines.builder import build_pipeline
 
+    _, tables = load_toml(FILE_TOML)
+    slots = dict(OURS_SLOTS)
+    for k, v in (extra or {}).items():
+        slots[k] = {**slots.get(k, tables.get(k, {})), **v}
     overrides = {
         "transport": {"type": "wav", "inputs": [str(p) for p in inputs], "output": "bot.wav",
                       "realtime": True, "gap_secs": 0.8, "answer_timeout_secs": 30.0},
-        **OURS_SLOTS,
-        "llm": servers.llm_slot(),
+        **slots,
+        "llm": {**servers.llm_slot(), **slots.get("llm", {})},
         "tts": {**servers.tts_table, "url": servers.tts.url} if servers.tts_table.get("type") == "gradium"
         else servers.tts_table,
     }
@@ -193,6 +200,8 @@ def build_variant(name: str, run_dir: Path, inputs: list[Path], servers: SharedS
         return build_stock(run_dir, inputs, servers)
     if name == "ours":
         return build_ours(run_dir, inputs, servers)
+    if name in EXTRA_VARIANTS:
+        return build_ours(run_dir, inputs, servers, EXTRA_VARIANTS[name])
     raise ValueError(f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")
 
 

@@ -25,11 +25,13 @@ from pipecat.frames.frames import (
     InputAudioRawFrame,
     LLMContextFrame,
     LLMTextFrame,
+    MetricsFrame,
     TranscriptionFrame,
     TTSAudioRawFrame,
     UserStoppedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
+from pipecat.metrics.metrics import TTFBMetricsData
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 
 SPEECH_PEAK = 300  # a sample this loud is speech (Piper speech peaks at ~10000-30000)
@@ -42,6 +44,16 @@ STAGES = (
     "first_phrase", "tts_first_audio", "bot_audio",
 )
 """Stage names, in pipeline order; ``bot_audio`` (first bot audio at the output) is voice-to-voice."""
+
+DETAIL_STAGES = (
+    "eager", "full_pass_start", "vad_stop", "verdict", "transcript", "user_turn_end", "llm_start",
+    "llm_generated", "llm_first_token", "first_phrase", "tts_first_audio", "bot_audio",
+)
+"""Every stage :func:`turn_stages` can stamp, in causal order. Beyond :data:`STAGES` (ours only):
+``eager`` the last eager transcript, ``full_pass_start`` the start of the full-window pass that
+made the transcript, ``verdict`` the turn strategy's last verdict, ``llm_generated`` when the
+LLM produced its first token (the request's start + its TTFB; a speculative answer is held
+until the turn ends, ``llm_first_token`` is when it was released)."""
 
 
 class StageClock(SystemClock):
@@ -116,6 +128,10 @@ class StageObserver(BaseObserver):
             kind = "tts_audio"
         elif isinstance(frame, BotStartedSpeakingFrame):
             kind = "bot_audio"
+        elif isinstance(frame, MetricsFrame):
+            for d in frame.data:
+                if isinstance(d, TTFBMetricsData) and "LLM" in d.processor and d.value:
+                    kind, text = "llm_ttfb", str(d.value)
         if kind:
             last = self._last.get(kind)
             if kind in _BROADCAST and last is not None and abs(t - last) < 0.002:
@@ -140,6 +156,8 @@ class TurnStages:
     ms: dict[str, float]
     transcript: str
     cut_off: bool  # the utterance was split: a turn ended before its speech end, or it made 2+ turns
+    verdict: str = ""  # the turn strategy's last verdict before the turn end (ours)
+    speculation_kept: bool = False  # the answer released was started on the eager transcript
 
 
 def _first(events: list[Event], kind: str, after: float, before: float) -> Event | None:
@@ -171,5 +189,32 @@ def turn_stages(timeline: Timeline) -> list[TurnStages]:
             "bot_audio": _first(events, "bot_audio", end, limit),
         }
         ms = {k: round((e.t - end) * 1000, 1) for k, e in stamps.items() if e is not None}
-        out.append(TurnStages(end, ms, " ".join(e.text.strip() for e in heard), cut_off))
+        ms.update(_detail(events, start, end, stop, stamps))
+        verdicts = [e for e in events if e.kind == "verdict" and start <= e.t <= stop]
+        # The answer released was started on an eager transcript, before the final one.
+        kept = bool(stamps["llm_start"] and stamps["transcript"] and stamps["llm_start"].t < stamps["transcript"].t)
+        out.append(TurnStages(end, ms, " ".join(e.text.strip() for e in heard), cut_off,
+                              verdicts[-1].text if verdicts else "", kept))
     return out
+
+
+def _detail(events: list[Event], start: float, end: float, stop: float, stamps: dict) -> dict[str, float]:
+    """The stages beyond :data:`STAGES` (see :data:`DETAIL_STAGES`), ms after ``end``."""
+    out: dict[str, float] = {}
+    transcript = stamps["transcript"]
+    eager = [e for e in events if e.kind == "eager" and start <= e.t <= stop]
+    if eager:
+        out["eager"] = eager[-1].t
+    passes = [e for e in events if e.kind == "stt_pass" and e.text.split()[0] in ("full", "final", "tail-full")
+              and transcript is not None and start <= e.t <= transcript.t]
+    if passes:
+        out["full_pass_start"] = passes[-1].t - float(passes[-1].text.split()[1].rstrip("s"))
+    verdicts = [e for e in events if e.kind == "verdict" and start <= e.t <= stop]
+    if verdicts:
+        out["verdict"] = verdicts[-1].t
+    llm = stamps["llm_start"]
+    if llm is not None:
+        ttfb = next((e for e in events if e.kind == "llm_ttfb" and e.t >= llm.t), None)
+        if ttfb is not None:
+            out["llm_generated"] = llm.t + float(ttfb.text)
+    return {k: round((t - end) * 1000, 1) for k, t in out.items()}

@@ -219,7 +219,7 @@ async def test_tail_pass_in_the_background_is_the_final_transcript(pcm):
 
     text = "Which planet is closest to the sun?"
     speech, _ = split_speech(pcm(text))
-    async with Harness(make_stt()) as h:
+    async with Harness(make_stt(tail_full=False)) as h:
         await h.audio(bytes(RATE // 2 * 2))
         await h.vad(True)
         await h.audio(speech)
@@ -232,6 +232,28 @@ async def test_tail_pass_in_the_background_is_the_final_transcript(pcm):
     assert word_errors(text, finals[0].text) <= 1 and finals[0].finalized
     assert [p["kind"] for p in h.passes][-2:] == ["tail", "full"]  # no "final" pass at the stop
     assert h.passes[-1]["window_secs"] == 15
+
+
+async def test_tail_full_one_full_window_pass_is_eager_text_and_final(pcm):
+    """``tail_full``: the quiet tail starts the full-window pass itself; its text is the eager
+    one and the final, with no other pass after the speech end."""
+    from pipecat.frames.frames import EagerTranscriptionFrame, TranscriptionFrame
+
+    text = "Which planet is closest to the sun?"
+    speech, _ = split_speech(pcm(text))
+    async with Harness(make_stt(tail_full=True)) as h:
+        await h.audio(bytes(RATE // 2 * 2))
+        await h.vad(True)
+        await h.audio(speech)
+        await h.audio(bytes(int(0.1 * RATE) * 2))
+        eager = await h.wait_for(EagerTranscriptionFrame)
+        passes = len(h.passes)
+        await h.audio(bytes(int(0.1 * RATE) * 2))
+        await h.vad(False)
+        finals = await h.wait_for(TranscriptionFrame)
+    assert eager[-1].text == finals[0].text and finals[0].finalized
+    assert word_errors(text, finals[0].text) <= 1
+    assert len(h.passes) == passes and h.passes[-1]["kind"] == "tail-full" and h.passes[-1]["window_secs"] == 15
 
 
 async def test_speech_after_the_tail_pass_is_transcribed_too(pcm):

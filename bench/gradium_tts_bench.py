@@ -235,14 +235,14 @@ def bench_records(
 ) -> list[dict]:
     """Run the bench and return ``[{metric, unit, ours_median, stock_median, ratio, target,
     met, runs, baseline}]`` (``stock_median`` holds whatever the record's baseline is)."""
-    rounds = rounds or (2 if quick else 4)
+    rounds = rounds or (1 if quick else 4)
     return make_records(asyncio.run(run_all(rounds, delay_ms / 1000, gap_ms / 1000)))
 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: print the table (or JSON records); exit 1 if a target is missed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 rounds instead of 4")
+    parser.add_argument("--quick", action="store_true", help="1 round instead of 4")
     parser.add_argument("--rounds", type=int, default=None, help="rounds per service")
     parser.add_argument("--delay-ms", type=float, default=100.0, help="network delay added each way")
     parser.add_argument("--gap-ms", type=float, default=USER_TURN_S * 1000, help="barge-in to next answer")

@@ -110,7 +110,7 @@ async def main_async(barge_ins: int) -> dict[str, list[BargeIn]]:
 
 def bench_records(quick: bool = False) -> list[dict]:
     """Records for ``make bench``: onset → output silent (ours vs stock) and stale audio."""
-    results = asyncio.run(main_async(2 if quick else 5))
+    results = asyncio.run(main_async(1 if quick else 5))
     lat = {v: [r.latency_ms for r in rs if r.latency_ms is not None] for v, rs in results.items()}
     stale = {v: [r.stale_ms for r in rs] for v, rs in results.items()}
     silence = record("bargein_onset_to_silence", "ms", lat["handler"], lat["stock"],

@@ -15,7 +15,7 @@ pipelines, all talking to one in-process local Gradium-compatible server
 One pipeline per variant serves every answer (warm sockets, as in a session; one unmeasured
 warm-up answer each). Answers never overlap: the next starts once the previous one's audio has
 all come out and the server is idle; each answer rotates the variant order. A full run replays
-all 12 recorded answers (~1.5-2 min on 2 cores); ``--quick`` the 4 shortest (~25-35 s).
+all 12 recorded answers (~1.5-2 min on 2 cores); ``--quick`` the 2 shortest (~15 s).
 
 Two measures per answer:
 
@@ -60,7 +60,7 @@ DATA_PATH = Path(__file__).parent / "data" / "token_streams.json"
 PRODUCT_CONFIG = "file"  # pipelines/file.toml: its [phrase_aggregator] and [tts] sections
 TARGET_RATIO = 0.5
 VARIANTS = ("ours", "sentence", "token")
-QUICK_STREAMS = 4  # --quick: the shortest answers (by token count)
+QUICK_STREAMS = 2  # --quick: the shortest answers (by token count)
 SAMPLE_RATE = 24000
 ANSWER_TIMEOUT_S = 60.0
 WARMUP_TOKENS = [[0.0, "Hello"], [0.02, " there"], [0.04, "."], [0.06, " Warming"], [0.08, " up."]]

@@ -145,14 +145,14 @@ def records_from(turns: dict[str, list[dict]], pause: dict[str, list[dict]] | No
 
 def bench_records(quick: bool, rounds: int | None = None, workdir: Path | None = None,
                   variants: tuple[str, ...] | None = None, log=print) -> list[dict]:
-    """Benchmark 5 records; ``quick`` checks the harness (2 questions, 1 round, no numbers)."""
+    """Benchmark 5 records; ``quick`` checks the harness (1 question, 1 round, no numbers)."""
     from loguru import logger
 
     from bench.turn_end_tradeoff import tradeoff_records
     from bench.v2v_pipelines import SharedServers
 
     workdir = Path(workdir or tempfile.mkdtemp(prefix="v2v-bench-"))
-    questions = list(QUESTIONS[:2] if quick else QUESTIONS)
+    questions = list(QUESTIONS[:1] if quick else QUESTIONS)
     rounds = rounds or (1 if quick else 2)
     variants = variants or ("ours", "stock")
     quiet = ("pipecat", "processors", "agent", "pipelines", "bench")
@@ -182,7 +182,7 @@ def format_breakdown(record: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.voice_to_voice_bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 questions, 1 round: checks the harness")
+    parser.add_argument("--quick", action="store_true", help="1 question, 1 round: checks the harness")
     parser.add_argument("--rounds", type=int, default=None, help="conversations per variant (default 2)")
     parser.add_argument("--variants", nargs="+", choices=("ours", "stock"), default=None,
                         help="pipelines to compare (default: all three; ours and stock are required)")

@@ -8,8 +8,8 @@ it, then:
 
 - stock (``TurnAnalyzerUserTurnStopStrategy`` + Smart Turn): ends at the VAD stop if the
   probability is > 0.5, else after Smart Turn's 3 s silence timeout;
-- ours (:func:`processors.turns.transcript_aware.turn_decision`): ends at the VAD stop, or
-  after 1 s / 2 s of silence (uncertain / unfinished).
+- ours (:func:`processors.turns.transcript_aware.turn_decision`): ends after the wait of its
+  decision (complete / uncertain / unfinished; see ``TranscriptAwareTurnSettings``).
 
 A pause of ``pause_secs`` is cut off when the rule ends the turn before the pause is over.
 
@@ -59,8 +59,8 @@ class Point:
     def ours_wait(self, settings) -> float:
         from processors.turns.transcript_aware import turn_decision
 
-        decision, wait = turn_decision(self.probability, self.text, settings)
-        return VAD_STOP_LATENCY_SECS if decision == "end" else max(VAD_STOP_LATENCY_SECS, wait)
+        _, wait = turn_decision(self.probability, self.text, settings)
+        return max(VAD_STOP_LATENCY_SECS, wait)
 
 
 def evaluate(sentences: tuple[str, ...], decoder=None, analyzer=None) -> list[Point]:

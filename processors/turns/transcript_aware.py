@@ -1,17 +1,28 @@
-"""``TranscriptAwareTurnStopStrategy``: end the user's turn fast when it is clearly over, wait
-when it is not, and have the answer ready either way.
+"""``TranscriptAwareTurnStopStrategy``: end the user's turn when it is over, wait through a
+pause inside a sentence, and have the answer ready either way.
 
 At each VAD stop two verdicts are combined (:func:`turn_decision`): Smart Turn v3 on the audio
-(a probability) and the transcript's ending (:func:`~processors.turns.text_rules.text_completeness`):
+(a probability) and the transcript's ending (:func:`~processors.turns.text_rules.text_completeness`);
+each outcome is a wait, in seconds of silence since the speech end:
 
 - a question Whisper closed with ``?`` and probability >= ``question_probability``, or a
-  statement closed with ``.``/``!`` and probability >= ``complete_probability``: the turn ends
-  at once;
+  statement closed with ``.``/``!`` and probability >= ``complete_probability``: "end", after
+  ``complete_silence_secs``;
 - text that cannot end a sentence ("... a table for", "... and", a trailing comma/ellipsis), or
-  unpunctuated text with probability < ``incomplete_probability``: wait until
-  ``incomplete_silence_secs`` of silence;
-- anything else (e.g. "I'd like to book a table." with a so-so probability): wait until
-  ``uncertain_silence_secs`` of silence.
+  unpunctuated text with probability < ``incomplete_probability``: "incomplete", after
+  ``incomplete_silence_secs``;
+- anything else (e.g. "I'd like to book a table." with a so-so probability): "uncertain",
+  after ``uncertain_silence_secs``;
+- optionally (``pause_history``) the complete and uncertain waits are raised to the user's own
+  longest recent resumed pause plus ``pause_margin_secs``: a speaker who pauses long inside
+  sentences is given that time.
+
+Why the "end" wait is not 0 by default: on real and Piper speech, Smart Turn gives a pause
+after a complete-sounding first half ("I'd like to book a table.", "Remind me to call.") the
+same 0.96-0.98 as a real end, and Whisper punctuates both; only the silence separates them.
+The defaults come from the trade-off measured by :mod:`bench.turn_end_sweep` (see
+docs/benchmarks.md, benchmark 9): 1.3 s covers the 0.8-1.2 s pauses of the benchmark and the
+lecture's longest in-sentence pause (0.96 s) and closes a real end 1.3-1.4 s after it.
 
 If the user speaks again during a wait, the turn goes on and the next stop is judged on the
 whole turn (Smart Turn keeps the turn's audio; the text is the turn's transcript so far). The
@@ -40,6 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from loguru import logger
@@ -75,12 +87,19 @@ class TranscriptAwareTurnSettings:
     """Thresholds of :class:`TranscriptAwareTurnStopStrategy` (see :func:`turn_decision`).
 
     Parameters:
-        question_probability: Smart Turn probability that ends a ``?`` question at once.
-        complete_probability: Smart Turn probability that ends a ``.``/``!`` statement at once.
+        question_probability: Smart Turn probability that makes a ``?`` question complete.
+        complete_probability: Smart Turn probability that makes a ``.``/``!`` statement complete.
         incomplete_probability: Below this, unpunctuated text counts as unfinished.
-        uncertain_silence_secs: Silence (since the speech end) after which an uncertain turn
-            ends.
-        incomplete_silence_secs: Silence after which an unfinished-sounding turn ends.
+        complete_silence_secs: Silence (since the speech end) after which a complete-sounding
+            turn ends; 0: at the VAD stop.
+        uncertain_silence_secs: Silence after which an uncertain turn ends.
+        incomplete_silence_secs: Silence after which an unfinished-sounding turn ends (also the
+            longest wait of all).
+        pause_history: How many of the user's own resumed pauses (the user went on after them
+            within a turn, or right after a turn was closed) are remembered; 0: none.
+        pause_margin_secs: Complete and uncertain waits are at least the longest remembered
+            pause plus this (a speaker who pauses long inside sentences is given time),
+            never more than ``incomplete_silence_secs``.
         preemptive: Start the LLM on the transcript before the turn is confirmed.
         resume_db: Audio this far below the turn's loudest frame is silence for the waits.
         resume_grace_secs: Longest extension of a wait by loud audio the VAD has not
@@ -93,8 +112,11 @@ class TranscriptAwareTurnSettings:
     question_probability: float = 0.5
     complete_probability: float = 0.95
     incomplete_probability: float = 0.5
-    uncertain_silence_secs: float = 1.0
+    complete_silence_secs: float = 1.3
+    uncertain_silence_secs: float = 1.3
     incomplete_silence_secs: float = 2.0
+    pause_history: int = 0
+    pause_margin_secs: float = 0.3
     preemptive: bool = True
     resume_db: float = 30.0
     resume_grace_secs: float = 0.5
@@ -105,23 +127,36 @@ class TranscriptAwareTurnSettings:
         for name in ("question_probability", "complete_probability", "incomplete_probability"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within 0..1, got {getattr(self, name)}")
+        if not 0.0 <= self.complete_silence_secs <= self.uncertain_silence_secs:
+            raise ValueError("need 0 <= complete_silence_secs <= uncertain_silence_secs")
         if not 0.0 < self.uncertain_silence_secs <= self.incomplete_silence_secs:
             raise ValueError("need 0 < uncertain_silence_secs <= incomplete_silence_secs")
+        if self.pause_history < 0 or self.pause_margin_secs < 0:
+            raise ValueError("pause_history and pause_margin_secs must be >= 0")
 
 
-def turn_decision(probability: float, text: str, settings: TranscriptAwareTurnSettings) -> tuple[str, float]:
-    """``("end" | "uncertain" | "incomplete", seconds of silence to wait)`` for one VAD stop."""
+def turn_decision(probability: float, text: str, settings: TranscriptAwareTurnSettings,
+                  pauses: list[float] | tuple[float, ...] = ()) -> tuple[str, float]:
+    """``("end" | "uncertain" | "incomplete", seconds of silence to wait)`` for one VAD stop.
+
+    ``pauses``: the user's remembered resumed pauses (s); the waits of "end" and "uncertain"
+    are raised to the longest of them plus ``pause_margin_secs``.
+    """
     s = settings
     completeness = text_completeness(text)
     if completeness == "incomplete":
         return "incomplete", s.incomplete_silence_secs
+    decision, wait = "uncertain", s.uncertain_silence_secs
     if completeness == "complete":
         question = text.rstrip("\"')] ").endswith("?")
         if probability >= (s.question_probability if question else s.complete_probability):
-            return "end", 0.0
+            decision, wait = "end", s.complete_silence_secs
     elif probability < s.incomplete_probability:
         return "incomplete", s.incomplete_silence_secs
-    return "uncertain", s.uncertain_silence_secs
+    recent = list(pauses)[-s.pause_history:] if s.pause_history else []
+    if recent:
+        wait = min(max(wait, max(recent) + s.pause_margin_secs), s.incomplete_silence_secs)
+    return decision, wait
 
 
 def _join(a: str, b: str) -> str:
@@ -154,12 +189,20 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
         self._speculation: UserTurnSpeculation | None = None
         self._merger = TurnMerger(self._settings.merge_window_secs, self._settings.merge_max_heard_secs)
         self._turn_open = False
+        # The user's resumed pauses (s), for the waits; the last close's speech end (time.time()).
+        self._pauses: deque[float] = deque(maxlen=max(1, self._settings.pause_history))
+        self._closed_speech_end: float | None = None
         self._register_event_handler("on_verdict", sync=True)
         self._clear_stop()
 
     @property
     def settings(self) -> TranscriptAwareTurnSettings:
         return self._settings
+
+    @property
+    def pauses(self) -> list[float]:
+        """The user's remembered resumed pauses (s), oldest first."""
+        return list(self._pauses) if self._settings.pause_history else []
 
     @property
     def merges(self) -> int:
@@ -245,9 +288,14 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             self._analyzer.update_vad_start_secs(frame.start_secs)
             self._vad_speaking = True
+            onset = frame.timestamp - frame.start_secs
             # Stock start strategies open the turn on this very frame, before we see it.
-            if self._merger.speech_started(time.time() - frame.start_secs) and self._turn_open:
-                await self._maybe_merge()
+            if self._merger.speech_started(time.time() - frame.start_secs):
+                self._remember_pause(onset - (self._closed_speech_end or onset))
+                if self._turn_open:
+                    await self._maybe_merge()
+            elif self._stopped:  # the user went on after a pause we waited through
+                self._remember_pause(onset - self._speech_end)
             if self._stopped or self._early_task:  # the user goes on: all of it is stale
                 await self._cancel_tasks(early=True)
                 await self._withdraw()
@@ -278,6 +326,10 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
                 await self._speculate(self._text)
                 await self._decide()
         return ProcessFrameResult.CONTINUE
+
+    def _remember_pause(self, secs: float) -> None:
+        if 0.0 < secs <= self._settings.incomplete_silence_secs + self._settings.resume_grace_secs:
+            self._pauses.append(round(secs, 3))
 
     def _track_level(self, audio: bytes) -> None:
         level = frame_rms(audio)
@@ -327,13 +379,13 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
             return
         p = self._probability
         text = self._text if self._final else _join(self._text, self._eager_text)
-        decision, wait = turn_decision(p, text, self._settings)
+        decision, wait = turn_decision(p, text, self._settings, self.pauses)
         logger.debug(f"{self}: p={p:.2f} [{text}] final={self._final} -> {decision}")
         await self._call_event_handler("on_verdict", {
             "probability": round(p, 3), "text": text, "completeness": text_completeness(text),
             "decision": decision, "wait_secs": wait, "final": self._final,
         })
-        if decision == "end":
+        if decision == "end" and wait <= 0:
             if self._final:
                 await self._end_turn()
             elif self._wait_task:  # the final transcript will end it
@@ -363,6 +415,7 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
 
     async def _end_turn(self):
         await self._cancel_tasks()
+        self._closed_speech_end = self._speech_end
         self._merger.tidy()
         speculation, self._speculation = self._speculation, None
         if speculation and self._match.matches(speculation.text, self._text):

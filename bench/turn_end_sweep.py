@@ -1,0 +1,270 @@
+"""Turn-end trade-off on real speech: what the turn rule knew at every VAD stop, and what any
+setting of it would have done.
+
+1. ``record``: each case (the lecture, Piper sentences with a spliced pause, Harvard sentences)
+   goes once through the product's turn path in real time (:class:`testing.turn_path.TurnPath`)
+   with a rule that never ends a turn before 3 s of silence, so every VAD stop is judged on the
+   whole turn so far, as a rule that waited would see it. Per stop: the speech end, Smart Turn's
+   probability, the eager and final transcripts and when they were judged, the pause that
+   followed (speech end -> the next speech onset, from the VAD) and the pauses before it in the
+   turn. Saved as JSON.
+2. ``sweep``: replays the stops through :func:`processors.turns.transcript_aware.turn_wait` with
+   each candidate setting: a stop closes the turn when its wait is shorter than the pause that
+   followed it. Reported per setting: closes inside a sentence (the bench's
+   :func:`bench.real_speech_bench.classify`), real end -> close p50/p90/max.
+
+The replay is an approximation (after a close the next stops would be judged on a new turn);
+the chosen setting is then checked in real time by ``python -m bench --only real``.
+
+    flock /tmp/heavy.lock .venv/bin/python -m bench.turn_end_sweep record OUT.json
+    flock /tmp/heavy.lock .venv/bin/python -m bench.turn_end_sweep record HELD.json --held-out
+    .venv/bin/python -m bench.turn_end_sweep sweep OUT.json [HELD.json]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+VAD_LAG_SECS = 0.065  # speech onset/end -> the VAD's frame, beyond start_secs/stop_secs
+RECORD_TURNS = {"complete_probability": 1.0, "question_probability": 1.0, "uncertain_silence_secs": 3.0,
+                "incomplete_silence_secs": 3.0, "merge_window_secs": 0.0}
+
+
+@dataclass
+class Stop:
+    case: str
+    speech_end: float  # s into the case's audio
+    probability: float
+    eager_text: str
+    final_text: str
+    final_after: float  # s from the speech end to the final transcript's verdict
+    next_onset: float  # s into the audio; 1e9 if none
+    pauses: list[float] = field(default_factory=list)  # earlier pauses of this turn (s)
+    words: int = 0  # words of the turn so far
+    speech_secs: float = 0.0  # voiced time of the turn so far
+
+    @property
+    def gap(self) -> float:
+        return self.next_onset - self.speech_end
+
+
+@dataclass
+class Case:
+    name: str
+    sentence_ends: list[float]
+    next_starts: list[float]
+    stops: list[Stop]
+    duration: float
+
+
+def cases(workdir: Path, *, held_out: bool = False) -> list[tuple[str, bytes, list[float], list[float]]]:
+    """(name, PCM, sentence ends, next starts): the bench's turn-end cases, or held-out ones."""
+    from bench.real_speech import (
+        LECTURE,
+        LECTURE_NEXT_STARTS_SECS,
+        LECTURE_SENTENCE_ENDS_SECS,
+        PAUSED_SENTENCES,
+        harvard_clips,
+        pcm_of,
+    )
+    from bench.real_speech_bench import speech_end_secs
+    from bench.spoken_questions import spliced_pause
+
+    out = []
+    if not held_out:
+        out.append(("lecture", pcm_of(LECTURE), list(LECTURE_SENTENCE_ENDS_SECS), list(LECTURE_NEXT_STARTS_SECS)))
+        for text, after in PAUSED_SENTENCES:
+            for pause in (0.8, 1.2):
+                pcm = pcm_of(spliced_pause(text, after, pause, workdir / "pauses").path)
+                out.append((f"{after} {pause}s", pcm, [speech_end_secs(pcm)], [1e9]))
+        return out
+    for name, pcm, _ in harvard_clips():
+        out.append((name, pcm, [speech_end_secs(pcm)], [1e9]))
+    for text, after in HELD_OUT_PAUSES:
+        for pause in (0.8, 1.2):
+            pcm = pcm_of(spliced_pause(text, after, pause, workdir / "pauses").path)
+            out.append((f"{after} {pause}s", pcm, [speech_end_secs(pcm)], [1e9]))
+    return out
+
+
+HELD_OUT_PAUSES: tuple[tuple[str, str], ...] = (
+    ("Please set a timer for ten minutes.", "timer"),
+    ("I need a recipe that uses chicken and rice.", "recipe"),
+    ("Tell me a short story about a brave little mouse.", "story"),
+    ("Remind me to call the dentist on Monday morning.", "call"),
+)
+"""Paused sentences not used to choose the settings."""
+
+
+async def _record_case(name: str, pcm: bytes, workdir: Path) -> list[Stop]:
+    from pipecat.frames.frames import VADUserStartedSpeakingFrame
+
+    from testing.turn_path import TurnPath
+
+    path = TurnPath.ours(workdir, turns=RECORD_TURNS)
+    strategy = path.strategy
+    verdicts: list[tuple[float, float, dict]] = []  # (time.time(), speech_end time.time(), info)
+
+    @strategy.event_handler("on_verdict")
+    def _v(_s, info):
+        verdicts.append((time.time(), strategy._speech_end, dict(info)))
+
+    offset = time.time() - time.monotonic()
+    start = await path.run(pcm, lead_secs=0.5, tail_secs=3.5)
+    t0 = start + offset  # time.time() of the audio's first sample
+    onsets = [f.timestamp - f.start_secs - VAD_LAG_SECS - t0 for _, f in path.stt_frames
+              if isinstance(f, VADUserStartedSpeakingFrame)]
+    by_end: dict[float, list[tuple[float, dict]]] = {}
+    for t, end, info in verdicts:
+        by_end.setdefault(round(end, 4), []).append((t, info))
+    stops = []
+    pauses: list[float] = []
+    turn_ends = {round(e, 2) for e in path.turn_ends_secs()}
+    for end, items in sorted(by_end.items()):
+        finals = [(t, i) for t, i in items if i.get("final")]
+        last_t, last = (finals or items)[-1]
+        eager = next((i["text"] for _, i in items if not i.get("final")), last["text"])
+        speech_end = end - t0
+        later = [o for o in onsets if o > speech_end + 0.05]
+        stop = Stop(case=name, speech_end=round(speech_end, 3), probability=last["probability"], eager_text=eager,
+                    final_text=last["text"], final_after=round(last_t - end, 3),
+                    next_onset=round(later[0], 3) if later else 1e9, pauses=list(pauses),
+                    words=len(last["text"].split()))
+        stops.append(stop)
+        pauses.append(round(stop.gap, 3))
+        if any(speech_end < e <= stop.next_onset for e in turn_ends):  # the recording's turn ended here
+            pauses = []
+    return stops
+
+
+def record(out: Path, *, held_out: bool = False) -> list[Case]:
+    from loguru import logger
+
+    from bench.real_speech_bench import speech_end_secs  # noqa: F401
+
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING")
+    workdir = Path(tempfile.mkdtemp(prefix="turn-sweep-"))
+    result = []
+    for name, pcm, ends, nexts in cases(workdir, held_out=held_out):
+        stops = asyncio.run(_record_case(name, pcm, workdir))
+        result.append(Case(name, ends, nexts, stops, len(pcm) / 2 / 16000))
+        for s in stops:
+            print(f"{name:14s} end {s.speech_end:6.2f} gap {s.gap:5.2f} p {s.probability:.2f} "
+                  f"final+{s.final_after:.2f} [{s.final_text[-50:]}]", flush=True)
+    out.write_text(json.dumps([asdict(c) for c in result], indent=1))
+    return result
+
+
+def load(path: Path) -> list[Case]:
+    raw = json.loads(path.read_text())
+    return [Case(c["name"], c["sentence_ends"], c["next_starts"], [Stop(**s) for s in c["stops"]], c["duration"])
+            for c in raw]
+
+
+def replay(case: Case, settings) -> list[float]:
+    """Turn closes (s into the audio) under ``settings``, stop by stop as the strategy goes: a
+    stop closes when its wait is shorter than the pause after it; a pause the user went on
+    after (waited through, or merged: within ``merge_window_secs`` of the close) is remembered."""
+    from processors.turns.transcript_aware import turn_decision
+
+    closes: list[float] = []
+    pauses: list[float] = []
+    for s in case.stops:
+        _, wait = turn_decision(s.probability, s.final_text, settings, pauses)
+        close = s.speech_end + max(wait, s.final_after)
+        closed = close < s.next_onset
+        if closed:
+            closes.append(close)
+        resumed = not closed or s.next_onset - close <= settings.merge_window_secs
+        if resumed and 0 < s.gap <= settings.incomplete_silence_secs + settings.resume_grace_secs:
+            pauses.append(s.gap)
+    return closes
+
+
+def evaluate(all_cases: list[Case], settings) -> dict:
+    from bench.real_speech_bench import classify
+
+    inside = total = 0
+    closes: list[float] = []
+    for case in all_cases:
+        ends = replay(case, settings)
+        i, c = classify(ends, case.sentence_ends, case.next_starts)
+        inside, total, closes = inside + i, total + len(ends), closes + c
+    pct = lambda q: round(float(np.percentile(closes, q))) if closes else None
+    return {"inside": inside, "closes": total, "inside_frac": round(inside / max(1, total), 3),
+            "p50": pct(50), "p90": pct(90), "max": round(max(closes)) if closes else None, "ends_closed": len(closes)}
+
+
+GRID: tuple[tuple[float, float, float, int], ...] = tuple(
+    (c, u, 2.0, h) for c, u in ((0.0, 1.0), (0.5, 1.0), (0.5, 1.3), (0.9, 1.0), (0.9, 1.3), (1.0, 1.3), (1.2, 1.2),
+                                (1.3, 1.3), (1.3, 1.6), (1.4, 1.4)) for h in (0, 4)
+)
+"""(complete, uncertain, incomplete wait s, pause_history) settings the sweep replays."""
+
+
+def sweep(main: Path, held_out: Path | None = None) -> list[dict]:
+    """The trade-off curve: one row per :data:`GRID` setting, on the bench cases (and held out)."""
+    from processors.turns.transcript_aware import TranscriptAwareTurnSettings
+
+    sets = {"bench": load(main)} | ({"held-out": load(held_out)} if held_out else {})
+    rows = []
+    for c, u, i, h in GRID:
+        settings = TranscriptAwareTurnSettings(complete_silence_secs=c, uncertain_silence_secs=u,
+                                               incomplete_silence_secs=i, pause_history=h)
+        row = {"complete": c, "uncertain": u, "incomplete": i, "pause_history": h}
+        line = f"complete {c:.1f} uncertain {u:.1f} incomplete {i:.1f} history {h}"
+        for name, cases_ in sets.items():
+            r = evaluate(cases_, settings)
+            row[name] = r
+            line += (f" | {name}: inside {r['inside']}/{r['closes']} = {r['inside_frac']:.2f}, "
+                     f"real end -> close p50/p90/max {r['p50']}/{r['p90']}/{r['max']} ms")
+        print(line)
+        rows.append(row)
+    return rows
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "record":
+        record(Path(sys.argv[2]), held_out="--held-out" in sys.argv)
+    else:
+        sweep(Path(sys.argv[2]), Path(sys.argv[3]) if len(sys.argv) > 3 else None)
+
+
+def pitch_track(pcm: bytes, rate: int = 16000, hop: float = 0.01, win: float = 0.04) -> tuple[np.ndarray, np.ndarray]:
+    """(F0 in Hz or 0 when unvoiced, RMS) per ``hop`` (autocorrelation, 70-400 Hz)."""
+    x = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768.0
+    n, h = int(win * rate), int(hop * rate)
+    lo, hi = rate // 400, rate // 70
+    f0, rms = [], []
+    for i in range(0, len(x) - n, h):
+        f = x[i:i + n] - x[i:i + n].mean()
+        e = float(np.sqrt(np.mean(f * f)))
+        rms.append(e)
+        if e < 0.005:
+            f0.append(0.0)
+            continue
+        ac = np.correlate(f, f, "full")[n - 1:]
+        ac /= ac[0] + 1e-9
+        lag = lo + int(np.argmax(ac[lo:hi]))
+        f0.append(rate / lag if ac[lag] > 0.5 else 0.0)
+    return np.array(f0), np.array(rms)
+
+
+def final_pitch_semitones(f0: np.ndarray, end_s: float, turn_start_s: float, hop: float = 0.01) -> float | None:
+    """The last 150 ms of voiced pitch before ``end_s`` vs the turn's median, in semitones."""
+    a, b = int(turn_start_s / hop), int(end_s / hop)
+    voiced = f0[a:b][f0[a:b] > 0]
+    tail = f0[max(a, b - 40):b]
+    tail = tail[tail > 0][-15:]
+    if len(voiced) < 10 or len(tail) < 3:
+        return None
+    return float(12 * np.log2(np.median(tail) / np.median(voiced)))

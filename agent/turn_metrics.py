@@ -173,7 +173,9 @@ class TurnMetricsObserver(BaseObserver):
                         turn.interruptions[-1]["onset_to_silence_ms"] = round((now - onset) * 1000, 1)
             if self.state != "interrupted":
                 self._set_state("listening")
-        elif isinstance(frame, InterruptionFrame) and turn and self._bot_speaking:
+        elif isinstance(frame, InterruptionFrame) and turn and (self._bot_speaking or self._pending_onset is not None):
+            # (Paused at the onset and confirmed later than the output's silence ended the bot's
+            # speaking: still the bot's answer interrupted, e.g. a confirmation 1 s after the onset.)
             record = {"at": now, "onset": self._pending_onset}
             if self._pending_onset is not None and self._paused_silent_at is not None:
                 # Paused at the onset: the output went silent then, not at the confirmation.

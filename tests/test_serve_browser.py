@@ -98,6 +98,10 @@ async def test_a_spoken_question_is_answered_through_the_browser(server, spoken,
         status = server.status()
         assert len(status["calls"]) == 1
         run_dir = Path(status["calls"][0]["run_dir"])
+        # The page's mic meter rises while the fake mic speaks (the question starts LEAD_SECS after
+        # getUserMedia; the call is up well before): the level and the bar's width.
+        peak = await browser.wait_for("voiceAgent.micLevel > 0.02 && parseFloat(document.getElementById"
+                                      "('mic-level').style.width) >= 8 && voiceAgent.micLevel", 20, poll=0.05)
 
         # The page shows both sides and the turn's latency once the bot has answered.
         await browser.wait_for("voiceAgent.lines.some(l => l.who === 'bot' && l.text.split(' ').length >= 3)"
@@ -122,13 +126,22 @@ async def test_a_spoken_question_is_answered_through_the_browser(server, spoken,
     lines = read_transcript(run_dir)
     user = [line for line in lines if line["who"] == "user"]
     bot = [line for line in lines if line["who"] == "bot"]
-    # (tiny.en on the browser's processed audio sometimes hears "France" as "friends".)
-    assert user and len(_words(QUESTION) & _words(user[0]["text"])) >= 5, lines
+    print(f"user turn as transcribed: {user[0]['text'] if user else None!r}")
+    # Every word of the question, but tiny.en hears "France" as "friends" in about 1 run in 3
+    # through the browser (3 runs: friends, France, France), never through the WAV transport
+    # (test_e2e, test_cli assert "france" on the same Piper WAV): the same STT (full-window final
+    # pass) hears different audio here, after Chromium's noise suppression / gain control, Opus
+    # and 48 → 16 kHz resampling (which of these tips it was not measured).
+    heard_words = _words(user[0]["text"]) if user else set()
+    assert {"what", "is", "the", "capital", "of"} <= heard_words, lines
+    assert heard_words & {"france", "friends"}, lines
     assert bot, lines
     # The page showed the same conversation and the latency.
     assert any(line["who"] == "user" and "capital" in _words(line["text"]) for line in page["lines"]), page
     assert any(line["who"] == "bot" and line["text"] for line in page["lines"]), page
     assert page["rows"] and "ms" in page["rows"][0], page
+    # ... and the meter fell back once the mic went quiet (the WAV ended before the answer).
+    assert page["level"] < peak / 4, (page["level"], peak)
     assert 0 < turn < 10000
     # The browser received the bot's audio: bytes and energy, and it says the transcript's words.
     assert stats and stats["bytes"] > 10000 and stats["energy"] > 0, stats
@@ -184,9 +197,11 @@ async def test_barge_in_through_the_browser(server, spoken, tmp_path):
     onset = max(start for start, _ in mic_spans if start < silence)  # the speech the bot stopped for
     heard_ms = (silence - onset) * 1000
     print(f"barge-in onset → silence as the browser heard it: {heard_ms:.0f} ms; server-side: {barge[0]:.0f} ms")
-    # Measured 510 ms (server-side 72 ms: the rest is both network legs, the browser's jitter
-    # buffer and the transport's queues). Without the pause the story would play on for ~15 s.
-    assert 0 <= heard_ms < 1000
+    # Measured 260, 280 and 510 ms over runs (server-side 72-81 ms: the rest is both network
+    # legs, the browser's jitter buffer and the transport's queues; not broken down further).
+    # The bound is ~1.5x the slowest run, for a busy CI machine. Without the pause the story
+    # would play on for ~15 s.
+    assert 0 <= heard_ms < 750
 
 
 async def test_a_vanished_browser_is_noticed_and_cleaned_up(server, spoken, tmp_path):

@@ -68,7 +68,7 @@ def test_settings_are_checked():
     with pytest.raises(ValueError, match="uncertain_silence_secs"):
         TranscriptAwareTurnSettings(uncertain_silence_secs=3.0, incomplete_silence_secs=2.0)
     with pytest.raises(ValueError, match="complete_silence_secs"):
-        TranscriptAwareTurnSettings(complete_silence_secs=1.5, uncertain_silence_secs=1.0)
+        TranscriptAwareTurnSettings(complete_silence_secs=2.5, incomplete_silence_secs=2.0)
 
 
 def test_turns_component_is_registered_and_validates(tmp_path):

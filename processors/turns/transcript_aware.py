@@ -127,8 +127,8 @@ class TranscriptAwareTurnSettings:
         for name in ("question_probability", "complete_probability", "incomplete_probability"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within 0..1, got {getattr(self, name)}")
-        if not 0.0 <= self.complete_silence_secs <= self.uncertain_silence_secs:
-            raise ValueError("need 0 <= complete_silence_secs <= uncertain_silence_secs")
+        if not 0.0 <= self.complete_silence_secs <= self.incomplete_silence_secs:
+            raise ValueError("need 0 <= complete_silence_secs <= incomplete_silence_secs")
         if not 0.0 < self.uncertain_silence_secs <= self.incomplete_silence_secs:
             raise ValueError("need 0 < uncertain_silence_secs <= incomplete_silence_secs")
         if self.pause_history < 0 or self.pause_margin_secs < 0:

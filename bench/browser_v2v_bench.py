@@ -12,6 +12,10 @@ measured in the page, on one clock: the mic's last loud sample of the question â
 sample of the bot's track as the browser plays it (both network legs and the browser's jitter
 buffer included).
 
+``stages_ms``: where the pipeline's voice-to-voice goes, per transport: each stage's time after
+the VAD's speech end (``transcript``, ``user_turn_end``, ``llm_first_token``, ``first_phrase``,
+``tts_first_audio``, ``speaker_first_audio``), p50 / p90 / max over the turns.
+
     .venv/bin/python -m bench.browser_v2v_bench [--rounds 1] [--out FILE.json]
 """
 
@@ -47,12 +51,27 @@ def questions_wavs(folder: Path) -> list[Path]:
     return [speak_to_wav(q, folder / f"q{i}.wav", varied=False) for i, q in enumerate(QUESTIONS)]
 
 
-def metrics_v2v(run_dir: Path) -> list[float]:
+STAGE_NAMES = ("transcript", "user_turn_end", "llm_first_token", "first_phrase", "tts_first_audio",
+               "speaker_first_audio")
+STAGES: dict[str, dict[str, list[float]]] = {}  # transport -> stage -> ms after the speech end, every turn
+
+
+def metrics_v2v(run_dir: Path, kind: str | None = None) -> list[float]:
+    """The run's per-turn voice-to-voice (ms); with ``kind``, its stages go to ``STAGES[kind]``."""
     out = []
     for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        v2v = json.loads(line)["latency_ms"].get("voice_to_voice")
-        if v2v is not None:
-            out.append(v2v)
+        record = json.loads(line)
+        v2v = record["latency_ms"].get("voice_to_voice")
+        if v2v is None:
+            continue
+        out.append(v2v)
+        if kind is not None:
+            stages = STAGES.setdefault(kind, {})
+            end = record.get("speech_end")
+            for name in STAGE_NAMES:
+                t = record.get(name)
+                if t is not None and end is not None:
+                    stages.setdefault(name, []).append((t - end) * 1000)
     return out
 
 
@@ -64,7 +83,7 @@ def wav_round(wavs: list[Path], run_dir: Path) -> list[float]:
     built = build_pipeline("file", run_dir, {"transport": {"type": "wav", "inputs": [str(w) for w in wavs],
                                                            "realtime": True, "gap_secs": 1.0}})
     asyncio.run(run_built(built))
-    return metrics_v2v(run_dir)
+    return metrics_v2v(run_dir, "wav")
 
 
 def heard_v2v(recording: np.ndarray) -> list[float]:
@@ -109,7 +128,7 @@ async def browser_round(wavs: list[Path], folder: Path, calls: int = 1) -> tuple
     with ServeProcess(folder / "runs", pipeline="browser", max_calls=calls) as server:
         heard = [v for h in await asyncio.gather(*(one_call(server) for _ in range(calls))) for v in h]
         ended = server.wait_status(lambda s: not s["calls"], 15)["ended"]
-    return [v for call in ended for v in metrics_v2v(Path(call["run_dir"]))], heard
+    return [v for call in ended for v in metrics_v2v(Path(call["run_dir"]), "browser")], heard
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,10 +162,15 @@ def main(argv: list[str] | None = None) -> int:
                     heard += h
     results = {"questions": list(QUESTIONS), "rounds": args.rounds, "concurrent_calls": args.concurrent or 1,
                "voice_to_voice_ms": {
-        "wav": spread(wav), "browser (server)": spread(server_side), "browser (heard)": spread(heard)}}
+        "wav": spread(wav), "browser (server)": spread(server_side), "browser (heard)": spread(heard)},
+               "stages_ms": {kind: {name: spread(v) for name, v in stages.items()} for kind, stages in STAGES.items()}}
     print("| voice-to-voice (ms) | n | p50 | p90 | max |\n|---|---|---|---|---|")
     for name, s in results["voice_to_voice_ms"].items():
         print(f"| {name} | {s['n']} | {s['p50']} | {s['p90']} | {s['max']} |")
+    print("\n| stage after speech end (ms, p50 / p90) | " + " | ".join(results["stages_ms"]) + " |")
+    for name in STAGE_NAMES:
+        cells = [f"{k[name]['p50']} / {k[name]['p90']}" if name in k else "-" for k in results["stages_ms"].values()]
+        print(f"| {name} | " + " | ".join(cells) + " |")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2))
     return 0

@@ -16,8 +16,6 @@ import signal
 import time
 from pathlib import Path
 
-import pytest
-
 from runtime.supervision import SupervisionSettings
 from testing.processes import (
     alive,
@@ -60,39 +58,48 @@ def _first_turn_after(run_dir: Path, t: float) -> dict:
     return turns[0]
 
 
-@pytest.mark.parametrize("name", ["tts-server", "llm-server"])
-def test_a_killed_server_is_restarted_and_the_next_question_is_answered(tmp_path, name):
+def _kill_and_wait_for_the_restart(proc, run_dir: Path, name: str) -> tuple[float, float]:
+    """SIGKILL ``name``; check the log's down and restarted lines and the port. Returns the
+    kill's wall-clock time and how long the restart took after the kill."""
+    old = child_pids(run_dir)[name]
+    port = listening_port(old)
+    killed_at = time.time()
+    os.kill(old, signal.SIGKILL)
+    down = wait_for_log(run_dir, rf"{name} exited \(killed by SIGKILL\) after [\d.]+s up; restarting it in "
+                                 rf"{DEFAULTS.backoff_min_secs:.1f}s \(quick failure 1 of \d\); log: (\S+)",
+                        timeout=10, proc=proc)
+    assert Path(down.group(1)) == run_dir / f"{name}.log"
+    back = wait_for_log(run_dir, rf"{name} restarted \(pid (\d+)\), ([\d.]+)s after it went down",
+                        timeout=RESTARTED_WITHIN_SECS, proc=proc)
+    new = int(back.group(1))
+    assert new != old and alive(new) and listening_port(new) == port  # same port: clients need no news
+    return killed_at, time.time() - killed_at
+
+
+def test_killed_servers_are_restarted_and_the_next_question_is_answered(tmp_path):
+    """One run: the TTS server is killed after the first answer, the LLM server after the second;
+    each comes back on its port and the question after each kill gets a spoken answer."""
     run_dir = tmp_path / "run"
     proc = start_run(run_dir)
+    kills: dict[str, tuple[float, float]] = {}
     try:
-        wait_for_answers(proc, run_dir, 1)
-        old = child_pids(run_dir)[name]
-        port = listening_port(old)
-        killed_at = time.time()
-        os.kill(old, signal.SIGKILL)
-        down = wait_for_log(run_dir, rf"{name} exited \(killed by SIGKILL\) after [\d.]+s up; restarting it in "
-                                     rf"{DEFAULTS.backoff_min_secs:.1f}s \(quick failure 1 of \d\); log: (\S+)",
-                            timeout=10, proc=proc)
-        back = wait_for_log(run_dir, rf"{name} restarted \(pid (\d+)\), ([\d.]+)s after it went down",
-                            timeout=RESTARTED_WITHIN_SECS, proc=proc)
-        restarted_after = time.time() - killed_at
-        new = int(back.group(1))
-        assert new != old and alive(new) and listening_port(new) == port  # same port: clients need no news
+        for answers, name in ((1, "tts-server"), (2, "llm-server")):
+            wait_for_answers(proc, run_dir, answers)
+            kills[name] = _kill_and_wait_for_the_restart(proc, run_dir, name)
         code, err = finish_run(proc)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-    assert Path(down.group(1)) == run_dir / f"{name}.log"
     assert code == 0 and "Traceback" not in err and not _error_lines(err), err[-2000:]
-    turn = _first_turn_after(run_dir, killed_at)
-    assert turn["speaker_first_audio"], f"the question after the kill got no spoken answer: {turn}"
-    answered_after = turn["speaker_first_audio"] - killed_at
-    print(f"{name}: restarted {float(back.group(2)):.1f}s after it went down ({restarted_after:.1f}s after the "
-          f"kill); next answer's first audio {answered_after:.1f}s after the kill; "
-          f"voice-to-voice {turn['latency_ms'].get('voice_to_voice')} ms")
-    assert answered_after < ANSWERED_WITHIN_SECS
-    assert sum(line["who"] == "bot" for line in read_transcript(run_dir)) == 3  # and the question after that
+    for name, (killed_at, restarted_after) in kills.items():
+        turn = _first_turn_after(run_dir, killed_at)
+        assert turn["speaker_first_audio"], f"the question after killing {name} got no spoken answer: {turn}"
+        answered_after = turn["speaker_first_audio"] - killed_at
+        print(f"{name}: restarted {restarted_after:.1f}s after the kill; next answer's first audio "
+              f"{answered_after:.1f}s after the kill; voice-to-voice {turn['latency_ms'].get('voice_to_voice')} ms")
+        assert answered_after < ANSWERED_WITHIN_SECS
+    assert sum(line["who"] == "bot" for line in read_transcript(run_dir)) == 3  # every question answered
     assert all(children_gone(run_dir).values())
 
 

@@ -164,7 +164,7 @@ def v2v_turns(workdir: Path, rounds: int, variants: tuple[str, ...] = ("ours", "
     from bench.voice_to_voice_bench import _conversation, _order
 
     clips = harvard_clips() + lecture_clips()
-    clips = clips[:2] if quick else clips
+    clips = clips[:1] if quick else clips
     inputs = [write_wav(workdir / "v2v" / f"clip{i}.wav", pcm) for i, (_, pcm, _) in enumerate(clips)]
     turns: dict[str, list[dict]] = {v: [] for v in variants}
     with SharedServers(workdir / "servers") as servers:
@@ -204,7 +204,7 @@ def bench_records(quick: bool, workdir: Path | None = None, log=print) -> list[d
         real = harvard_clips()
         piper = piper_clips(workdir / "piper")
         records = transcript_records(real[:1] if quick else real, "real speech", workdir, log)
-        records += transcript_records(piper[:2] if quick else piper, "varied Piper", workdir, log)
+        records += transcript_records(piper[:1] if quick else piper, "varied Piper", workdir, log)
         records += turn_end_records(workdir, quick, log)
         records += v2v_records(workdir, quick, log)
     finally:

@@ -8,6 +8,10 @@ The user says one sentence with a real pause spliced in at a word boundary (Pipe
 alignment, so the first half keeps its mid-sentence prosody). Nothing of the bot may be heard
 from the user's first word to the end of the sentence, and the LLM must get one user turn
 holding the whole sentence. Costs ~15 s (one ~5 s utterance, a short answer, model loads).
+
+It guards the property, not one mechanism: run once with the old fast close
+(``complete_silence_secs = 0``, uncertain 1.0 s) it passed too (2026-12-01), since the answer
+started in the pause was not yet audible when the user went on and the turn merge dropped it.
 """
 
 from __future__ import annotations

@@ -27,6 +27,10 @@
 
   let pingTimer = null, meterFrame = null, meterCtx = null;
   let botLine = null, userLine = null;
+  // The line of the answer in progress: kept when the user's words arrive (they end botLine,
+  // so the next answer gets a line of its own) because the interruption they caused can be
+  // reported after them; ended only when the next answer starts.
+  let answerLine = null;
   const seenUserTexts = new Set();
 
   function setConnection(state, label) {
@@ -42,7 +46,7 @@
     call.botState = state;
     ui.bot.dataset.state = state;
     ui.bot.textContent = state;
-    if (state === "interrupted" && botLine) markInterrupted(botLine);
+    if (state === "interrupted" && answerLine) markInterrupted(answerLine);
   }
 
   function showError(text) {
@@ -120,12 +124,12 @@
       }
       case "bot-llm-started":
         userLine = null;
-        botLine = null;
+        botLine = answerLine = null;
         break;
       case "bot-tts-text":
         if (!data.text) break;
         userLine = null;
-        if (!botLine) botLine = addLine("bot", "");
+        if (!botLine) botLine = answerLine = addLine("bot", "");
         appendText(botLine, data.text);
         break;
       case "server-message":
@@ -248,7 +252,7 @@
     if (call.localStream) call.localStream.getTracks().forEach((t) => t.stop());
     call.pc = call.dc = call.localStream = meterCtx = null;
     ui.level.style.width = "0";
-    botLine = userLine = null;
+    botLine = answerLine = userLine = null;
     setConnection("idle", reason ? "call ended" : "not connected");
     setBotState("–");
     if (reason) showError(reason);

@@ -11,11 +11,15 @@ import asyncio
 import numpy as np
 import pytest
 
+from bench.voice_to_voice_bench import word_errors as bench_word_errors
+from processors.streaming_whisper.decoder import (
+    DecoderSettings,
+    WindowedWhisperDecoder,
+    compression_ratio,
+)
+from processors.streaming_whisper.segment import Segment
 from runtime.models import whisper_model_path
 from runtime.transports.wav_file import read_wav_pcm16
-from bench.voice_to_voice_bench import word_errors as bench_word_errors
-from processors.streaming_whisper.decoder import DecoderSettings, WindowedWhisperDecoder, compression_ratio
-from processors.streaming_whisper.segment import Segment
 
 RATE = 16000
 FRAME = RATE // 50 * 2  # 20 ms of 16-bit PCM
@@ -126,6 +130,7 @@ class Harness:
         from pipecat.pipeline.pipeline import Pipeline
         from pipecat.pipeline.worker import PipelineParams, PipelineWorker
         from pipecat.processors.frame_processor import FrameProcessor
+
         from testing.probe import BackgroundWorker
 
         harness = self
@@ -159,7 +164,10 @@ class Harness:
             await asyncio.sleep(0.02 if realtime else 0)
 
     async def vad(self, started: bool):
-        from pipecat.frames.frames import VADUserStartedSpeakingFrame, VADUserStoppedSpeakingFrame
+        from pipecat.frames.frames import (
+            VADUserStartedSpeakingFrame,
+            VADUserStoppedSpeakingFrame,
+        )
 
         frame = VADUserStartedSpeakingFrame(start_secs=0.2) if started else VADUserStoppedSpeakingFrame(stop_secs=0.2)
         await self.worker.queue_frame(frame)
@@ -212,19 +220,27 @@ async def test_final_transcript_at_the_vad_stop_is_finalized(pcm):
     assert h.frames.index(finals[0]) > stop_index  # the transcript follows the VAD stop
 
 
+async def speak_until_eager(h, speech: bytes) -> list:
+    """Lead-in silence, the VAD start, ``speech`` and 0.1 s of quiet tail (a pass starts on
+    it); returns the eager transcripts that pass pushed."""
+    from pipecat.frames.frames import EagerTranscriptionFrame
+
+    await h.audio(bytes(RATE // 2 * 2))
+    await h.vad(True)
+    await h.audio(speech)
+    await h.audio(bytes(int(0.1 * RATE) * 2))
+    return await h.wait_for(EagerTranscriptionFrame)
+
+
 async def test_tail_pass_in_the_background_is_the_final_transcript(pcm):
     """The quiet after the last word starts a fast pass (the eager text) and then the full
     window pass while the VAD still waits; no pass is started at the stop."""
-    from pipecat.frames.frames import EagerTranscriptionFrame, TranscriptionFrame
+    from pipecat.frames.frames import TranscriptionFrame
 
     text = "Which planet is closest to the sun?"
     speech, _ = split_speech(pcm(text))
     async with Harness(make_stt(tail_full=False)) as h:
-        await h.audio(bytes(RATE // 2 * 2))
-        await h.vad(True)
-        await h.audio(speech)
-        await h.audio(bytes(int(0.1 * RATE) * 2))  # the quiet tail: a pass starts
-        eager = await h.wait_for(EagerTranscriptionFrame)
+        eager = await speak_until_eager(h, speech)
         await h.audio(bytes(int(0.1 * RATE) * 2))
         await h.vad(False)
         finals = await h.wait_for(TranscriptionFrame)
@@ -237,16 +253,12 @@ async def test_tail_pass_in_the_background_is_the_final_transcript(pcm):
 async def test_tail_full_one_full_window_pass_is_eager_text_and_final(pcm):
     """``tail_full``: the quiet tail starts the full-window pass itself; its text is the eager
     one and the final, with no other pass after the speech end."""
-    from pipecat.frames.frames import EagerTranscriptionFrame, TranscriptionFrame
+    from pipecat.frames.frames import TranscriptionFrame
 
     text = "Which planet is closest to the sun?"
     speech, _ = split_speech(pcm(text))
     async with Harness(make_stt(tail_full=True)) as h:
-        await h.audio(bytes(RATE // 2 * 2))
-        await h.vad(True)
-        await h.audio(speech)
-        await h.audio(bytes(int(0.1 * RATE) * 2))
-        eager = await h.wait_for(EagerTranscriptionFrame)
+        eager = await speak_until_eager(h, speech)
         passes = len(h.passes)
         await h.audio(bytes(int(0.1 * RATE) * 2))
         await h.vad(False)

@@ -43,6 +43,10 @@ class DecoderSettings:
         no_speech_prob: Drop the text when Whisper's no-speech probability is at least this.
         log_prob_threshold: ... and its average token log probability is below this
             (faster-whisper's rule: both must hold; a confident text is kept).
+        certain_no_speech_prob: Drop the text whatever its log probability when Whisper is
+            at least this sure there is no speech: tiny.en says "you" for a second of digital
+            silence with no-speech 0.99 and log probability -0.95 on some CPUs (-1.0 is the
+            rule above). Real speech here scores at most 0.12, even its first 0.8 s.
         timestamps: Decode in Whisper's timestamp mode (as whole-utterance Whisper does): it
             predicts where the speech ends and stops there; without it a padded window more
             often runs on (on real and varied Piper speech at 10 s: WER 0.069 vs 0.124).
@@ -56,6 +60,7 @@ class DecoderSettings:
     window_margin_secs: float = 2.0
     no_speech_prob: float = 0.6
     log_prob_threshold: float = -1.0
+    certain_no_speech_prob: float = 0.95
     timestamps: bool = True
     max_compression_ratio: float = 2.0
     max_words_per_sec: float = 5.0
@@ -141,7 +146,8 @@ class WindowedWhisperDecoder:
                 result = self._decode(samples, FULL_WINDOW_SECS, prompt)
                 result.fallback = True
         s = self.settings
-        if result.no_speech_prob >= s.no_speech_prob and result.avg_log_prob < s.log_prob_threshold:
+        silent = result.no_speech_prob >= s.no_speech_prob and result.avg_log_prob < s.log_prob_threshold
+        if silent or result.no_speech_prob >= s.certain_no_speech_prob:
             result.text = ""
         checked = "" if is_hallucination(result.text) else strip_repeats(result.text)
         result.trimmed = checked != result.text

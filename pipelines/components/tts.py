@@ -35,6 +35,8 @@ class GradiumOptions:
         json_config: Extra model settings sent in ``setup``.
         multiplex: One shared socket routed by ``client_req_id`` instead of a fresh socket
             per answer.
+        max_audio_ahead_secs: Hold an answer's next text while this much of its audio is still
+            to play (less synthesized for nothing on a barge-in); 0 or less sends text at once.
     """
 
     url: str | None = None
@@ -46,10 +48,12 @@ class GradiumOptions:
     output_format: str | None = None
     json_config: dict[str, Any] = field(default_factory=dict)
     multiplex: bool = False
+    max_audio_ahead_secs: float = 2.0
 
 
 @register("tts", "gradium", GradiumOptions, "Gradium WebSocket TTS (local server without a key)")
 def gradium(opts: GradiumOptions, ctx: BuildContext):
+    from processors.gradium.settings import GradiumConnectionParams
     from processors.gradium.tts import GradiumTTSService
 
     from runtime.tts_server_process import LocalTTSServer
@@ -69,7 +73,9 @@ def gradium(opts: GradiumOptions, ctx: BuildContext):
         url, key = server.url, ""  # "" (None would fall back to $GRADIUM_API_KEY)
         wait_for_server = server.wait_until_up  # while the app restarts it, wait rather than fail
     settings = GradiumTTSService.Settings(multiplex=opts.multiplex)
+    ahead = opts.max_audio_ahead_secs if opts.max_audio_ahead_secs > 0 else None
     return GradiumTTSService(
+        connection=GradiumConnectionParams(max_audio_ahead_secs=ahead),
         wait_for_server=wait_for_server,
         api_key=key,
         url=url,

@@ -11,6 +11,10 @@ from processors.gradium.connection import GradiumSocket
 from processors.gradium.protocol import FLUSH_MARKER
 from processors.gradium.settings import GradiumConnectionParams
 
+# Speech rate used to guess the audio of text not yet voiced: faster than voices speak (~15
+# characters a second), so the guess errs short and text is never held too long.
+SPOKEN_CHARS_PER_SEC = 20.0
+
 
 @dataclass
 class GradiumTTSStats:
@@ -28,6 +32,8 @@ class GradiumTTSStats:
         audio_seconds_dropped: Audio that arrived for cancelled requests and was dropped.
         failovers: Requests replayed on a new socket after theirs failed.
         errors: Error frames pushed.
+        text_held_secs: Time answers' text waited because enough audio was already ahead
+            of the listener (``max_audio_ahead_secs``).
     """
 
     sockets_opened: int = 0
@@ -40,6 +46,7 @@ class GradiumTTSStats:
     audio_seconds_dropped: float = 0.0
     failovers: int = 0
     errors: int = 0
+    text_held_secs: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,9 @@ class GradiumRequest:
     got_ready: bool = False
     sample_rate: int | None = None
     audio_started: bool = False
+    audio_secs: float = 0.0  # received for this request
+    text_chars: int = 0  # sent, without <flush> markers
+    first_text_at: float | None = None
     failovers: int = 0
     setup_at: float = field(default_factory=time.monotonic)
     owed_since: float | None = None  # first <flush>/end_of_stream: audio is due from here
@@ -87,6 +97,20 @@ class GradiumRequest:
     def live(self) -> bool:
         """Neither finished nor cancelled."""
         return not (self.finished or self.cancelled)
+
+    def note_text(self, wire: str) -> None:
+        """Count text sent (for :meth:`audio_ahead_secs`)."""
+        self.text_chars += len(wire.replace(FLUSH_MARKER, "").strip())
+        if self.first_text_at is None:
+            self.first_text_at = time.monotonic()
+
+    def audio_ahead_secs(self, now: float) -> float:
+        """How much of the answer is still to be heard, on the safe side: the audio received,
+        or the audio the text sent will make if more (at a brisk ``SPOKEN_CHARS_PER_SEC``),
+        minus the time since the first text went out (playback starts later than that)."""
+        if self.first_text_at is None:
+            return 0.0
+        return max(self.audio_secs, self.text_chars / SPOKEN_CHARS_PER_SEC) - (now - self.first_text_at)
 
     def wire_text(self, text: str, flush: bool) -> str:
         """``text`` as sent: a space between chunks that lack one, ``<flush>`` when asked."""

@@ -46,7 +46,7 @@ class GradiumTTSSettings(TTSSettings):
 
 @dataclass(frozen=True)
 class GradiumConnectionParams:
-    """How the service manages its sockets. Every network wait has a bound.
+    """How the service manages its sockets and paces its text. Every network wait has a bound.
 
     Parameters:
         connect_timeout_secs: TCP + TLS + WebSocket handshake.
@@ -70,6 +70,12 @@ class GradiumConnectionParams:
         keep_spare: Keep a socket open ahead of the next answer (fresh-socket mode).
             ``False`` opens each answer's socket when the answer starts (handshake on the
             critical path); only useful as a baseline.
+        max_audio_ahead_secs: An answer's next text is held while more than this much of the
+            answer is still to be heard (its audio received, or the text sent if that would
+            make more, minus the real time since its first text), so the server synthesizes
+            little that a barge-in would throw away. Audio held back downstream (e.g. until
+            the user's turn is confirmed) only makes the real margin larger. None sends text
+            as soon as it comes.
     """
 
     connect_timeout_secs: float = 5.0
@@ -87,6 +93,7 @@ class GradiumConnectionParams:
     quick_failure_secs: float = 1.0
     max_failovers: int = 1
     keep_spare: bool = True
+    max_audio_ahead_secs: float | None = 2.0
 
 
 def resolve_api_key(api_key: str | None) -> str | None:

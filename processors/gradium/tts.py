@@ -316,11 +316,26 @@ class GradiumTTSService(WebsocketTTSService):
                 await self.remove_audio_context(context_id)
             return
         await self.start_tts_usage_metrics(text)
+        if not standalone:
+            await self._hold_while_ahead(req)
         # Text outside an answer (no LLM response around it) is a request of its own.
         await self._send_text(req, req.wire_text(text, flush or standalone))
         if standalone:
             await self._send_end_of_stream(req)
         yield None
+
+    async def _hold_while_ahead(self, req: GradiumRequest) -> None:
+        """Wait while more than ``max_audio_ahead_secs`` of the answer's audio is still to play:
+        the server then has little made ahead of the listener when a barge-in cancels the
+        answer. An interruption cancels this wait with the rest of the answer's frames."""
+        limit = self._conn.max_audio_ahead_secs
+        if limit is None:
+            return
+        started = time.monotonic()
+        while req.live and (excess := req.audio_ahead_secs(time.monotonic()) - limit) > 0:
+            self._refresh_audio_context(req.context_id)  # quiet on purpose: not timed out
+            await asyncio.sleep(min(excess, _TICK_S))
+        self._stats.text_held_secs += time.monotonic() - started
 
     async def _handle_interruption(self, frame: InterruptionFrame, direction: FrameDirection):
         """Cancel every interruptible answer: close its socket (or drop its id when multiplexing)."""
@@ -385,6 +400,7 @@ class GradiumTTSService(WebsocketTTSService):
             if not req.live:
                 return
             req.sent.append(wire)
+            req.note_text(wire)
             if wire.endswith(FLUSH_MARKER):
                 req.mark_owed()
             self._refresh_audio_context(req.context_id)
@@ -633,6 +649,7 @@ class GradiumTTSService(WebsocketTTSService):
         self._stats.audio_seconds_received += len(audio) / 2 / rate
         if not audio:
             return
+        req.audio_secs += len(audio) / 2 / rate
         req.audio_started = True
         if rate != self.sample_rate:
             req.resampler = req.resampler or create_stream_resampler(clear_after_secs=None)

@@ -32,6 +32,7 @@ LONG_ANSWER = (
     "drifting near the surface to giant whales that travel thousands of miles every year, and "
     "scientists believe that most of the deep sea has still never been explored by anyone."
 )
+SHORT_LAST_ANSWER = "Sure, here you go."
 BARGE_INS = [
     "Wait, tell me about mountains instead.",
     "Hold on, what about the rivers?",
@@ -54,7 +55,9 @@ async def bench_variant(variant: str, barge_ins: int, workdir: Path, offsets: li
     for i in range(barge_ins):
         wav = speak_to_wav(BARGE_INS[i % len(BARGE_INS)], folder / f"b{i}.wav")
         utterances.append(UserUtterance(path=wav, bot_started_secs=offsets[i % len(offsets)]))
-    answers = [ScriptedAnswer(LONG_ANSWER) for _ in range(barge_ins + 1)]
+    # Every answer the user barges into is long; the one after the last barge-in is only
+    # played out (not measured), so it is short.
+    answers = [ScriptedAnswer(LONG_ANSWER) for _ in range(barge_ins)] + [ScriptedAnswer(SHORT_LAST_ANSWER)]
     async with FakeOpenAIServer(answers=answers) as llm:
         conv = build_conversation(workdir / variant, utterances, llm_base_url=llm.base_url, variant=variant)
         await run_conversation(conv)

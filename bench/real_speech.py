@@ -74,8 +74,9 @@ def lecture_clips() -> list[tuple[str, bytes, str]]:
     return [(f"lecture@{a:.0f}s", pcm[int(a * RATE) * 2:int(b * RATE) * 2], text) for a, b, text in LECTURE_SENTENCES]
 
 
-def piper_clips(folder: Path) -> list[tuple[str, bytes, str]]:
-    """(name, PCM, text): each text at each speed of :data:`PIPER_SPEEDS`, noise-free."""
+def piper_clips(folder: Path, limit: int | None = None) -> list[tuple[str, bytes, str]]:
+    """(name, PCM, text): each text at each speed of :data:`PIPER_SPEEDS`, noise-free (the
+    first ``limit`` only, if given)."""
     from piper import SynthesisConfig
 
     from bench.spoken_questions import _write_wav
@@ -90,6 +91,8 @@ def piper_clips(folder: Path) -> list[tuple[str, bytes, str]]:
             audio, rate = np.concatenate([c.audio_float_array for c in chunks]), chunks[0].sample_rate
             path = _write_wav(folder / f"piper-{PIPER_TEXTS.index(text)}-{speed}.wav", audio, rate)
             out.append((f"piper x{speed}", pcm_of(path), text))
+            if limit is not None and len(out) >= limit:
+                return out
     return out
 
 

@@ -53,7 +53,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
 STREAMS = Path(__file__).parent / "data" / "token_streams.json"
-TURNS_FULL, TURNS_QUICK = 500, 16
+TURNS_FULL, TURNS_QUICK = 500, 6
 TARGET_RSS_GROWTH_MB = 5.0
 CUT_WITHIN_S = 1.0  # a barge-in comes within this long of the answer's start (before or during its audio)
 TURN_TIMEOUT_S = 60.0

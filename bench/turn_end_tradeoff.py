@@ -114,7 +114,7 @@ def summarize(points: list[Point], settings=None) -> dict[str, dict[str, float]]
 
 def tradeoff_records(quick: bool) -> list[dict]:
     """Benchmark records (see ``bench/__main__.py``)."""
-    sentences = SENTENCES[:3] if quick else SENTENCES
+    sentences = SENTENCES[:1] if quick else SENTENCES
     s = summarize(evaluate(sentences))
     o, k = s["ours"], s["stock"]
     n = int(o["mid_points"])
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
-    points = evaluate(SENTENCES[:3] if args.quick else SENTENCES)
+    points = evaluate(SENTENCES[:1] if args.quick else SENTENCES)
     if args.verbose:
         from processors.turns.transcript_aware import TranscriptAwareTurnSettings, turn_decision
 

@@ -53,6 +53,7 @@ from pipecat.frames.frames import (
 from pipecat.services.gradium.tts import GradiumTTSService as StockGradiumTTSService
 from pipecat.services.tts_service import TextAggregationMode
 from testing.probe import PipelineProbe
+from processors.gradium.settings import GradiumConnectionParams
 from processors.gradium.tts import GradiumTTSService
 from processors.phrase.aggregator import PhraseAggregator, PhraseAggregatorSettings
 
@@ -109,8 +110,11 @@ def make_processors(variant: str, url: str) -> tuple[list, _RunTTSLog]:
     """The processors of one variant's pipeline, and its TTS service."""
     if variant == "ours":
         settings, tts_table = product_settings()
+        # Text pacing off: it never delays the first phrase (what is measured), but would make
+        # every replayed answer last as long as it takes to speak.
         tts = OursTTS(api_key="", url=url, output_format=tts_table.get("output_format"),
-                      settings=GradiumTTSService.Settings(multiplex=bool(tts_table.get("multiplex", False))))
+                      settings=GradiumTTSService.Settings(multiplex=bool(tts_table.get("multiplex", False))),
+                      connection=GradiumConnectionParams(max_audio_ahead_secs=None))
         return [PhraseAggregator(settings=settings), tts], tts
     mode = TextAggregationMode.TOKEN if variant == "token" else TextAggregationMode.SENTENCE
     tts = StockTTS(api_key="local", url=url, text_aggregation_mode=mode)

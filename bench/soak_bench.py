@@ -3,7 +3,7 @@
 The answer half of the agent runs as in the product: recorded LLM token streams
 (``bench/data/token_streams.json``, their first 30 tokens, replayed at 10x their recorded pace) go
 through ``PhraseAggregator`` into ``GradiumTTSService``, which talks to the local Gradium-compatible
-server started as a child process (as the app does). About ``--barge-in`` of the turns are
+server started as a child process (as the app does; its text pacing off, so turns that run to their end follow each other at the server's speed). About ``--barge-in`` of the turns are
 cut by an ``InterruptionFrame`` at a random moment of their first second (before or during the audio); the others
 run to their end. Turns follow each other without a pause.
 
@@ -226,6 +226,7 @@ async def run_storm(turns: int, *, seed: int = 7, speed: float = 10.0, barge_in:
                     on_turn=None) -> SoakResult:
     """Run the storm and measure it (see the module docstring)."""
     from runtime.tts_server_process import LocalTTSServer
+    from processors.gradium.settings import GradiumConnectionParams
     from processors.gradium.tts import GradiumTTSService
     from processors.phrase.aggregator import PhraseAggregator
 
@@ -239,7 +240,9 @@ async def run_storm(turns: int, *, seed: int = 7, speed: float = 10.0, barge_in:
         await asyncio.to_thread(server.start)
         try:
             counter, sink = ErrorCounter(), AudioSink()
-            tts = GradiumTTSService(url=server.url)
+            # Text pacing off: the turns that run to their end follow each other at the
+            # server's speed, not at the speed of speech (nobody listens here).
+            tts = GradiumTTSService(url=server.url, connection=GradiumConnectionParams(max_audio_ahead_secs=None))
             worker = PipelineWorker(
                 Pipeline([counter, PhraseAggregator(), tts, sink]),
                 params=PipelineParams(audio_out_sample_rate=24000),

@@ -18,6 +18,22 @@ from pipecat.tests.utils import SleepFrame
 from processors.phrase.aggregator import PhraseFrame
 
 MIC_RATE = 16000
+# A long answer, one sentence per phrase (~45 s in the bundled voice).
+STORY_SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Then it runs far away into the deep green forest.",
+    "Nobody has seen it since that long summer afternoon.",
+    "Some people say it still lives there, under the old oak tree.",
+    "Others think it moved to the mountains, where the air is cold.",
+    "Either way, the story is told to every child in the village.",
+    "The children listen closely and ask for the story again and again.",
+    "Their parents smile, because they heard the very same tale long ago.",
+    "In winter the fox is said to sleep inside a hollow log by the river.",
+    "In spring it comes back out to chase butterflies across the meadow.",
+    "Farmers leave a little bread by the gate, just in case it is hungry.",
+    "And that is why, to this day, nobody in the village keeps chickens.",
+]
+
 MIC_CHUNK = 320  # 20 ms at 16 kHz
 
 

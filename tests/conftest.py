@@ -1,4 +1,4 @@
-"""Shared fixtures: an ALSA null sound device, the local LLM server, spoken test questions."""
+"""Shared fixtures: an ALSA null sound device, the local LLM and TTS servers, spoken test questions."""
 
 from __future__ import annotations
 
@@ -27,6 +27,15 @@ def local_llm(tmp_path_factory):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def tts_server():
+    """The local Gradium-compatible server (Piper) on 127.0.0.1, for one test."""
+    from runtime.tts_server import TTSServer
+
+    async with TTSServer() as srv:
+        yield srv
 
 
 @pytest.fixture(scope="session")

@@ -10,33 +10,22 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
+from pipecat.frames.frames import (
+    InterruptionFrame,
+    LLMFullResponseEndFrame,
+    TTSAudioRawFrame,
+)
 
-from pipecat.frames.frames import InterruptionFrame, LLMFullResponseEndFrame, TTSAudioRawFrame
 from processors.gradium.settings import GradiumConnectionParams
 from processors.gradium.tts import GradiumTTSService
-from runtime.tts_server import TTSServer
-from testing.frames import answer
+from testing.frames import STORY_SENTENCES, answer
 from testing.probe import PipelineProbe
 
 TIMEOUT = 60
 AHEAD_SECS = 1.0
-SENTENCES = [
-    "The quick brown fox jumps over the lazy dog.",
-    "Then it runs far away into the deep green forest.",
-    "Nobody has seen it since that long summer afternoon.",
-    "Some people say it still lives there, under the old oak tree.",
-    "Others think it moved to the mountains, where the air is cold.",
-    "Either way, the story is told to every child in the village.",
-]
+SENTENCES = STORY_SENTENCES[:6]
 # Piper speaks about 15 characters a second; 10 a second bounds one sentence's audio from above.
 LONGEST_SENTENCE_SECS = max(len(s) for s in SENTENCES) / 10
-
-
-@pytest.fixture
-async def server():
-    async with TTSServer() as srv:
-        yield srv
 
 
 def paced(url: str, ahead: float | None = AHEAD_SECS) -> GradiumTTSService:
@@ -53,18 +42,18 @@ def arrivals(probe: PipelineProbe, after: int = 0) -> list[tuple[float, float]]:
     return out
 
 
-async def test_a_long_answer_is_sent_as_it_is_heard_and_plays_without_gaps(server):
-    tts = paced(server.url)
+async def test_a_long_answer_is_sent_as_it_is_heard_and_plays_without_gaps(tts_server):
+    tts = paced(tts_server.url)
     sentences = SENTENCES[:3]  # ~10 s of speech
     async with PipelineProbe(tts, sample_rate=24000) as probe:
         await probe.push(*answer(*sentences))  # the whole text at once, as from a fast LLM
         first = (await probe.down.wait_for(TTSAudioRawFrame, timeout=TIMEOUT)).at
         await asyncio.sleep(1.5)
-        sent_early = server.stats.requests[next(iter(server.stats.requests))].text_chars
+        sent_early = tts_server.stats.requests[next(iter(tts_server.stats.requests))].text_chars
         await probe.down.wait_for(LLMFullResponseEndFrame, timeout=TIMEOUT)
         frames = arrivals(probe)
     total = sum(len(s) for s in sentences) + len(sentences) - 1
-    request = next(iter(server.stats.requests.values()))
+    request = next(iter(tts_server.stats.requests.values()))
     assert request.state == "completed" and request.text_chars >= total, request
     # Held: 1.5 s after the first audio the server had only part of the text...
     assert sent_early < 0.6 * total, f"the server had {sent_early} of {total} characters after 1.5 s"
@@ -74,9 +63,9 @@ async def test_a_long_answer_is_sent_as_it_is_heard_and_plays_without_gaps(serve
     assert not late, f"audio arrived after it was due (seconds late, at audio time): {late[:5]}"
 
 
-async def test_a_barge_in_finds_little_synthesized_ahead(server):
+async def test_a_barge_in_finds_little_synthesized_ahead(tts_server):
     """Unpaced, the server would have made the whole ~25 s answer within a few seconds."""
-    tts = paced(server.url)
+    tts = paced(tts_server.url)
     async with PipelineProbe(tts, sample_rate=24000) as probe:
         await probe.push(*answer(*SENTENCES)[:-1])  # the answer goes on: no end yet
         first = (await probe.down.wait_for(TTSAudioRawFrame, timeout=TIMEOUT)).at
@@ -84,19 +73,19 @@ async def test_a_barge_in_finds_little_synthesized_ahead(server):
         heard = time.monotonic() - first
         await probe.push(InterruptionFrame())
         await asyncio.sleep(1.0)  # the server notices the closed socket and stops
-        request = next(iter(server.stats.requests.values()))
+        request = next(iter(tts_server.stats.requests.values()))
         made = request.audio_seconds
     assert request.state == "cancelled", request
     assert made <= heard + AHEAD_SECS + LONGEST_SENTENCE_SECS, (
         f"{made:.1f}s synthesized for an answer interrupted after {heard:.1f}s")
 
 
-async def test_without_a_limit_the_whole_text_goes_out_at_once(server):
-    tts = paced(server.url, ahead=None)
+async def test_without_a_limit_the_whole_text_goes_out_at_once(tts_server):
+    tts = paced(tts_server.url, ahead=None)
     async with PipelineProbe(tts, sample_rate=24000) as probe:
         await probe.push(*answer(*SENTENCES))
         await probe.down.wait_for(TTSAudioRawFrame, timeout=TIMEOUT)
-        request = next(iter(server.stats.requests.values()))
+        request = next(iter(tts_server.stats.requests.values()))
         chars = request.text_chars
         await probe.down.wait_for(LLMFullResponseEndFrame, timeout=TIMEOUT)
     assert chars >= sum(len(s) for s in SENTENCES) and tts.stats.text_held_secs < 0.5

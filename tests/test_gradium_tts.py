@@ -6,8 +6,6 @@ import asyncio
 import time
 
 import pytest
-
-from runtime.tts_server import TTSServer
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
     ErrorFrame,
@@ -21,38 +19,28 @@ from pipecat.frames.frames import (
     TTSTextFrame,
 )
 from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+)
 from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import TransportParams
-from testing.probe import PipelineProbe
+
 from processors.gradium.request import GradiumRequestInfo
 from processors.gradium.tts import GradiumTTSService
 from processors.phrase.aggregator import PhraseFrame
-from testing.frames import answer, wait_until
+from runtime.tts_server import TTSServer
+from testing.frames import STORY_SENTENCES, answer, wait_until
+from testing.probe import PipelineProbe
 
 TIMEOUT = 60
-LONG_ANSWER = [
-    "The quick brown fox jumps over the lazy dog.",
-    "Then it runs far away into the deep green forest.",
-    "Nobody has seen it since that long summer afternoon.",
-    "Some people say it still lives there, under the old oak tree.",
-    "Others think it moved to the mountains, where the air is cold.",
-    "Either way, the story is told to every child in the village.",
-    "The children listen closely and ask for the story again and again.",
-    "Their parents smile, because they heard the very same tale long ago.",
-    "In winter the fox is said to sleep inside a hollow log by the river.",
-    "In spring it comes back out to chase butterflies across the meadow.",
-    "Farmers leave a little bread by the gate, just in case it is hungry.",
-    "And that is why, to this day, nobody in the village keeps chickens.",
-]
+LONG_ANSWER = STORY_SENTENCES
 # Piper speaks about 15 characters a second; 20 a second is a safe lower bound.
 LONG_ANSWER_MIN_SECONDS = sum(len(s) for s in LONG_ANSWER) / 20
 
 
 @pytest.fixture
-async def server():
-    async with TTSServer() as srv:
-        yield srv
+async def server(tts_server):
+    return tts_server
 
 
 def request_events(tts: GradiumTTSService) -> list[GradiumRequestInfo]:

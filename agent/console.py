@@ -40,7 +40,7 @@ class LiveConsole:
         self.state = state
         if state == "speaking":
             self.lines.append(("bot", ""))
-        self.refresh()
+        self.refresh(now=True)  # a state can last less than one refresh tick (thinking)
 
     def _on_text(self, who: str, text: str) -> None:
         if who == "bot" and self.lines and self.lines[-1][0] == "bot":
@@ -86,9 +86,10 @@ class LiveConsole:
             )
         return Group(Panel(header), Panel(transcript, title="transcript"), table)
 
-    def refresh(self) -> None:
+    def refresh(self, now: bool = False) -> None:
+        """Show the new content at the next refresh tick, or ``now``."""
         if self._live:
-            self._live.update(self.render())
+            self._live.update(self.render(), refresh=now)
 
     def __enter__(self) -> "LiveConsole":
         self._live = Live(self.render(), console=self.console, refresh_per_second=8, redirect_stderr=True)

@@ -83,7 +83,6 @@ class GradiumRequest:
     sample_rate: int | None = None
     audio_started: bool = False
     audio_secs: float = 0.0  # received for this request
-    text_chars: int = 0  # sent, without <flush> markers
     first_text_at: float | None = None
     failovers: int = 0
     setup_at: float = field(default_factory=time.monotonic)
@@ -98,11 +97,10 @@ class GradiumRequest:
         """Neither finished nor cancelled."""
         return not (self.finished or self.cancelled)
 
-    def note_text(self, wire: str) -> None:
-        """Count text sent (for :meth:`audio_ahead_secs`)."""
-        self.text_chars += len(wire.replace(FLUSH_MARKER, "").strip())
-        if self.first_text_at is None:
-            self.first_text_at = time.monotonic()
+    @property
+    def text_chars(self) -> int:
+        """Characters of text sent, without ``<flush>`` markers."""
+        return sum(len(wire.replace(FLUSH_MARKER, "").strip()) for wire in self.sent)
 
     def audio_ahead_secs(self, now: float) -> float:
         """How much of the answer is still to be heard, on the safe side: the audio received,

@@ -400,7 +400,7 @@ class GradiumTTSService(WebsocketTTSService):
             if not req.live:
                 return
             req.sent.append(wire)
-            req.note_text(wire)
+            req.first_text_at = req.first_text_at or time.monotonic()
             if wire.endswith(FLUSH_MARKER):
                 req.mark_owed()
             self._refresh_audio_context(req.context_id)
@@ -646,10 +646,11 @@ class GradiumTTSService(WebsocketTTSService):
             await self._on_request_failure(req, req.socket, str(e).removeprefix("Gradium TTS "), ErrorCategory.SERVER)
             return
         rate = req.sample_rate or format_sample_rate(self.output_format)
-        self._stats.audio_seconds_received += len(audio) / 2 / rate
+        secs = len(audio) / 2 / rate
+        self._stats.audio_seconds_received += secs
+        req.audio_secs += secs
         if not audio:
             return
-        req.audio_secs += len(audio) / 2 / rate
         req.audio_started = True
         if rate != self.sample_rate:
             req.resampler = req.resampler or create_stream_resampler(clear_after_secs=None)

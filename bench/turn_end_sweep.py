@@ -6,8 +6,7 @@ setting of it would have done.
    with a rule that never ends a turn before 3 s of silence, so every VAD stop is judged on the
    whole turn so far, as a rule that waited would see it. Per stop: the speech end, Smart Turn's
    probability, the eager and final transcripts and when they were judged, the pause that
-   followed (speech end -> the next speech onset, from the VAD) and the pauses before it in the
-   turn. Saved as JSON.
+   followed (speech end -> the next speech onset, from the VAD). Saved as JSON.
 2. ``sweep``: replays the stops through :func:`processors.turns.transcript_aware.turn_wait` with
    each candidate setting: a stop closes the turn when its wait is shorter than the pause that
    followed it. Reported per setting: closes inside a sentence (the bench's
@@ -28,7 +27,7 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +46,6 @@ class Stop:
     final_text: str
     final_after: float  # s from the speech end to the final transcript's verdict
     next_onset: float  # s into the audio; 1e9 if none
-    pauses: list[float] = field(default_factory=list)  # earlier pauses of this turn (s)
     words: int = 0  # words of the turn so far
     speech_secs: float = 0.0  # voiced time of the turn so far
 
@@ -126,8 +124,6 @@ async def _record_case(name: str, pcm: bytes, workdir: Path) -> list[Stop]:
     for t, end, info in verdicts:
         by_end.setdefault(round(end, 4), []).append((t, info))
     stops = []
-    pauses: list[float] = []
-    turn_ends = {round(e, 2) for e in path.turn_ends_secs()}
     for end, items in sorted(by_end.items()):
         finals = [(t, i) for t, i in items if i.get("final")]
         last_t, last = (finals or items)[-1]
@@ -136,12 +132,8 @@ async def _record_case(name: str, pcm: bytes, workdir: Path) -> list[Stop]:
         later = [o for o in onsets if o > speech_end + 0.05]
         stop = Stop(case=name, speech_end=round(speech_end, 3), probability=last["probability"], eager_text=eager,
                     final_text=last["text"], final_after=round(last_t - end, 3),
-                    next_onset=round(later[0], 3) if later else 1e9, pauses=list(pauses),
-                    words=len(last["text"].split()))
+                    next_onset=round(later[0], 3) if later else 1e9, words=len(last["text"].split()))
         stops.append(stop)
-        pauses.append(round(stop.gap, 3))
-        if any(speech_end < e <= stop.next_onset for e in turn_ends):  # the recording's turn ended here
-            pauses = []
     return stops
 
 
@@ -166,28 +158,20 @@ def record(out: Path, *, held_out: bool = False) -> list[Case]:
 
 def load(path: Path) -> list[Case]:
     raw = json.loads(path.read_text())
-    return [Case(c["name"], c["sentence_ends"], c["next_starts"], [Stop(**s) for s in c["stops"]], c["duration"])
+    known = set(Stop.__dataclass_fields__)
+    return [Case(c["name"], c["sentence_ends"], c["next_starts"],
+                 [Stop(**{k: v for k, v in s.items() if k in known}) for s in c["stops"]], c["duration"])
             for c in raw]
 
 
 def replay(case: Case, settings) -> list[float]:
-    """Turn closes (s into the audio) under ``settings``, stop by stop as the strategy goes: a
-    stop closes when its wait is shorter than the pause after it; a pause the user went on
-    after (waited through, or merged: within ``merge_window_secs`` of the close) is remembered."""
+    """Turn closes (s into the audio) under ``settings``: a stop closes when its wait is shorter
+    than the pause after it."""
     from processors.turns.transcript_aware import turn_decision
 
-    closes: list[float] = []
-    pauses: list[float] = []
-    for s in case.stops:
-        _, wait = turn_decision(s.probability, s.final_text, settings, pauses)
-        close = s.speech_end + max(wait, s.final_after)
-        closed = close < s.next_onset
-        if closed:
-            closes.append(close)
-        resumed = not closed or s.next_onset - close <= settings.merge_window_secs
-        if resumed and 0 < s.gap <= settings.incomplete_silence_secs + settings.resume_grace_secs:
-            pauses.append(s.gap)
-    return closes
+    closes = [s.speech_end + max(turn_decision(s.probability, s.final_text, settings)[1], s.final_after)
+              for s in case.stops]
+    return [close for close, s in zip(closes, case.stops) if close < s.next_onset]
 
 
 def evaluate(all_cases: list[Case], settings) -> dict:
@@ -204,11 +188,11 @@ def evaluate(all_cases: list[Case], settings) -> dict:
             "p50": pct(50), "p90": pct(90), "max": round(max(closes)) if closes else None, "ends_closed": len(closes)}
 
 
-GRID: tuple[tuple[float, float, float, int], ...] = tuple(
-    (c, u, 2.0, h) for c, u in ((0.0, 1.0), (0.5, 1.0), (0.5, 1.3), (0.9, 1.0), (0.9, 1.3), (1.0, 1.3), (1.2, 1.2),
-                                (1.3, 1.3), (1.3, 1.6), (1.4, 1.4)) for h in (0, 4)
+GRID: tuple[tuple[float, float, float], ...] = tuple(
+    (c, u, 2.0) for c, u in ((0.0, 1.0), (0.5, 1.0), (0.5, 1.3), (0.9, 1.0), (0.9, 1.3), (1.0, 1.3), (1.2, 1.2),
+                             (1.3, 1.3), (1.3, 1.6), (1.4, 1.4))
 )
-"""(complete, uncertain, incomplete wait s, pause_history) settings the sweep replays."""
+"""(complete, uncertain, incomplete wait s) settings the sweep replays."""
 
 
 def sweep(main: Path, held_out: Path | None = None) -> list[dict]:
@@ -217,11 +201,11 @@ def sweep(main: Path, held_out: Path | None = None) -> list[dict]:
 
     sets = {"bench": load(main)} | ({"held-out": load(held_out)} if held_out else {})
     rows = []
-    for c, u, i, h in GRID:
+    for c, u, i in GRID:
         settings = TranscriptAwareTurnSettings(complete_silence_secs=c, uncertain_silence_secs=u,
-                                               incomplete_silence_secs=i, pause_history=h)
-        row = {"complete": c, "uncertain": u, "incomplete": i, "pause_history": h}
-        line = f"complete {c:.1f} uncertain {u:.1f} incomplete {i:.1f} history {h}"
+                                               incomplete_silence_secs=i)
+        row = {"complete": c, "uncertain": u, "incomplete": i}
+        line = f"complete {c:.1f} uncertain {u:.1f} incomplete {i:.1f}"
         for name, cases_ in sets.items():
             r = evaluate(cases_, settings)
             row[name] = r

@@ -24,13 +24,12 @@ T = TypeVar("T")
 class ModelCache:
     """``get(key, load)``: the model loaded for ``key``, loading it the first time only.
 
-    ``loads`` counts the loads per key and ``load_secs`` is what each load took.
+    ``load_secs`` is what each key's one load took; :meth:`loads_by_name` counts them.
     """
 
     def __init__(self) -> None:
         self._models: dict[Hashable, Any] = {}
         self._lock = threading.Lock()  # two calls built at once load a model once
-        self.loads: Counter[Hashable] = Counter()
         self.load_secs: dict[Hashable, float] = {}
 
     def get(self, key: Hashable, load: Callable[[], T]) -> T:
@@ -41,17 +40,13 @@ class ModelCache:
             started = time.perf_counter()
             model = load()
             self.load_secs[key] = time.perf_counter() - started
-            self.loads[key] += 1
             self._models[key] = model
             logger.debug(f"model cache: loaded {key} in {self.load_secs[key]:.2f} s")
             return model
 
     def loads_by_name(self) -> dict[str, int]:
         """Loads per model name (a key's first item), e.g. ``{"silero-vad": 1}``."""
-        counts: Counter[str] = Counter()
-        for key, n in self.loads.items():
-            counts[str(key[0] if isinstance(key, tuple) else key)] += n
-        return dict(counts)
+        return dict(Counter(str(key[0] if isinstance(key, tuple) else key) for key in self.load_secs))
 
     def __len__(self) -> int:
         return len(self._models)

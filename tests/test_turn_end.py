@@ -47,21 +47,6 @@ def test_turn_decision(probability, text, decision):
                     "incomplete": S.incomplete_silence_secs}[got]
 
 
-def test_a_speaker_who_pauses_long_is_given_time():
-    """The user's own resumed pauses raise the complete and uncertain waits (never past the
-    longest wait); an unfinished sentence waits as long as ever; without history, no change."""
-    s = TranscriptAwareTurnSettings(pause_history=4, pause_margin_secs=0.3, complete_silence_secs=0.2,
-                                    uncertain_silence_secs=1.0, incomplete_silence_secs=2.0)
-    assert turn_decision(0.99, "Why is the sky blue?", s, []) == ("end", 0.2)
-    assert turn_decision(0.99, "Why is the sky blue?", s, [0.4, 1.1]) == ("end", pytest.approx(1.4))
-    assert turn_decision(0.7, "What is the best", s, [1.3]) == ("uncertain", pytest.approx(1.6))
-    assert turn_decision(0.7, "What is the best", s, [1.9]) == ("uncertain", 2.0)
-    assert turn_decision(0.99, "I went to the", s, [1.9]) == ("incomplete", 2.0)
-    # Only the last pause_history pauses count.
-    assert turn_decision(0.99, "Why is the sky blue?", s, [1.5, 0.1, 0.1, 0.1, 0.1]) == ("end", pytest.approx(0.4))
-    assert turn_decision(0.99, "Why is the sky blue?", TranscriptAwareTurnSettings(pause_history=0, complete_silence_secs=0.0), [1.5]) == ("end", 0.0)
-
-
 def test_settings_are_checked():
     with pytest.raises(ValueError, match="within 0..1"):
         TranscriptAwareTurnSettings(complete_probability=1.5)

@@ -12,10 +12,7 @@ each outcome is a wait, in seconds of silence since the speech end:
   unpunctuated text with probability < ``incomplete_probability``: "incomplete", after
   ``incomplete_silence_secs``;
 - anything else (e.g. "I'd like to book a table." with a so-so probability): "uncertain",
-  after ``uncertain_silence_secs``;
-- optionally (``pause_history``) the complete and uncertain waits are raised to the user's own
-  longest recent resumed pause plus ``pause_margin_secs``: a speaker who pauses long inside
-  sentences is given that time.
+  after ``uncertain_silence_secs``.
 
 Why the "end" wait is not 0 by default: on real and Piper speech, Smart Turn gives a pause
 after a complete-sounding first half ("I'd like to book a table.", "Remind me to call.") the
@@ -51,7 +48,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from dataclasses import dataclass
 
 from loguru import logger
@@ -95,11 +91,6 @@ class TranscriptAwareTurnSettings:
         uncertain_silence_secs: Silence after which an uncertain turn ends.
         incomplete_silence_secs: Silence after which an unfinished-sounding turn ends (also the
             longest wait of all).
-        pause_history: How many of the user's own resumed pauses (the user went on after them
-            within a turn, or right after a turn was closed) are remembered; 0: none.
-        pause_margin_secs: Complete and uncertain waits are at least the longest remembered
-            pause plus this (a speaker who pauses long inside sentences is given time),
-            never more than ``incomplete_silence_secs``.
         preemptive: Start the LLM on the transcript before the turn is confirmed.
         resume_db: Audio this far below the turn's loudest frame is silence for the waits.
         resume_grace_secs: Longest extension of a wait by loud audio the VAD has not
@@ -115,8 +106,6 @@ class TranscriptAwareTurnSettings:
     complete_silence_secs: float = 1.3
     uncertain_silence_secs: float = 1.3
     incomplete_silence_secs: float = 2.0
-    pause_history: int = 0
-    pause_margin_secs: float = 0.3
     preemptive: bool = True
     resume_db: float = 30.0
     resume_grace_secs: float = 0.5
@@ -131,17 +120,10 @@ class TranscriptAwareTurnSettings:
             raise ValueError("need 0 <= complete_silence_secs <= incomplete_silence_secs")
         if not 0.0 < self.uncertain_silence_secs <= self.incomplete_silence_secs:
             raise ValueError("need 0 < uncertain_silence_secs <= incomplete_silence_secs")
-        if self.pause_history < 0 or self.pause_margin_secs < 0:
-            raise ValueError("pause_history and pause_margin_secs must be >= 0")
 
 
-def turn_decision(probability: float, text: str, settings: TranscriptAwareTurnSettings,
-                  pauses: list[float] | tuple[float, ...] = ()) -> tuple[str, float]:
-    """``("end" | "uncertain" | "incomplete", seconds of silence to wait)`` for one VAD stop.
-
-    ``pauses``: the user's remembered resumed pauses (s); the waits of "end" and "uncertain"
-    are raised to the longest of them plus ``pause_margin_secs``.
-    """
+def turn_decision(probability: float, text: str, settings: TranscriptAwareTurnSettings) -> tuple[str, float]:
+    """``("end" | "uncertain" | "incomplete", seconds of silence to wait)`` for one VAD stop."""
     s = settings
     completeness = text_completeness(text)
     if completeness == "incomplete":
@@ -153,9 +135,6 @@ def turn_decision(probability: float, text: str, settings: TranscriptAwareTurnSe
             decision, wait = "end", s.complete_silence_secs
     elif probability < s.incomplete_probability:
         return "incomplete", s.incomplete_silence_secs
-    recent = list(pauses)[-s.pause_history:] if s.pause_history else []
-    if recent:
-        wait = min(max(wait, max(recent) + s.pause_margin_secs), s.incomplete_silence_secs)
     return decision, wait
 
 
@@ -189,20 +168,12 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
         self._speculation: UserTurnSpeculation | None = None
         self._merger = TurnMerger(self._settings.merge_window_secs, self._settings.merge_max_heard_secs)
         self._turn_open = False
-        # The user's resumed pauses (s), for the waits; the last close's speech end (time.time()).
-        self._pauses: deque[float] = deque(maxlen=max(1, self._settings.pause_history))
-        self._closed_speech_end: float | None = None
         self._register_event_handler("on_verdict", sync=True)
         self._clear_stop()
 
     @property
     def settings(self) -> TranscriptAwareTurnSettings:
         return self._settings
-
-    @property
-    def pauses(self) -> list[float]:
-        """The user's remembered resumed pauses (s), oldest first."""
-        return list(self._pauses) if self._settings.pause_history else []
 
     @property
     def merges(self) -> int:
@@ -288,14 +259,9 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             self._analyzer.update_vad_start_secs(frame.start_secs)
             self._vad_speaking = True
-            onset = frame.timestamp - frame.start_secs
             # Stock start strategies open the turn on this very frame, before we see it.
-            if self._merger.speech_started(time.time() - frame.start_secs):
-                self._remember_pause(onset - (self._closed_speech_end or onset))
-                if self._turn_open:
-                    await self._maybe_merge()
-            elif self._stopped:  # the user went on after a pause we waited through
-                self._remember_pause(onset - self._speech_end)
+            if self._merger.speech_started(time.time() - frame.start_secs) and self._turn_open:
+                await self._maybe_merge()
             if self._stopped or self._early_task:  # the user goes on: all of it is stale
                 await self._cancel_tasks(early=True)
                 await self._withdraw()
@@ -326,10 +292,6 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
                 await self._speculate(self._text)
                 await self._decide()
         return ProcessFrameResult.CONTINUE
-
-    def _remember_pause(self, secs: float) -> None:
-        if 0.0 < secs <= self._settings.incomplete_silence_secs + self._settings.resume_grace_secs:
-            self._pauses.append(round(secs, 3))
 
     def _track_level(self, audio: bytes) -> None:
         level = frame_rms(audio)
@@ -379,7 +341,7 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
             return
         p = self._probability
         text = self._text if self._final else _join(self._text, self._eager_text)
-        decision, wait = turn_decision(p, text, self._settings, self.pauses)
+        decision, wait = turn_decision(p, text, self._settings)
         logger.debug(f"{self}: p={p:.2f} [{text}] final={self._final} -> {decision}")
         await self._call_event_handler("on_verdict", {
             "probability": round(p, 3), "text": text, "completeness": text_completeness(text),
@@ -415,7 +377,6 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
 
     async def _end_turn(self):
         await self._cancel_tasks()
-        self._closed_speech_end = self._speech_end
         self._merger.tidy()
         speculation, self._speculation = self._speculation, None
         if speculation and self._match.matches(speculation.text, self._text):

@@ -145,6 +145,8 @@ def build_pipeline(config: str | Path | PipelineConfig, run_dir: Path,
         # Turn starts are the handler's decision (no stock VAD interruption); stops are kept.
         built["turns"].user_turn_strategies = handler_turn_strategies(built["turns"].user_turn_strategies)
 
+    _stream_speculative_answers(built)
+
     context = LLMContext()
     aggregators = LLMContextAggregatorPair(context, user_params=built["turns"])
     strategies = getattr(built["turns"], "user_turn_strategies", None)
@@ -182,6 +184,17 @@ def build_pipeline(config: str | Path | PipelineConfig, run_dir: Path,
         processors={k: v for k, v in built.items() if v is not None},
         supervision=supervision,
     )
+
+
+def _stream_speculative_answers(built: dict[str, Any]) -> None:
+    """A playback gate that holds answers started in the user's turn lets the LLM stream its
+    speculative answer, so the TTS synthesizes it while the turn is still open."""
+    from processors.playback.gate import PlaybackGate
+    from processors.playback.speculation import stream_speculative_answers
+
+    gate = built["playback"]
+    if isinstance(gate, PlaybackGate) and gate.settings.hold_in_user_turn and built["llm"] is not None:
+        stream_speculative_answers(built["llm"])
 
 
 def build_tts_pipeline(config: str | Path | PipelineConfig, run_dir: Path, *, after_tts: Sequence[Any] = (),

@@ -19,6 +19,8 @@ from pipecat.frames.frames import (
     TTSStartedFrame,
     TTSStoppedFrame,
     TTSTextFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
 )
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -210,3 +212,73 @@ async def test_finished_answers_are_forgotten_and_their_words_all_delivered():
     gate, rec, _, _ = await run_gate(frames, PlaybackGateSettings(lead_secs=60.0))
     assert list(gate._contexts) == ["answer-4"]
     assert rec.words() == [f"answer {i}." for i in range(5)]
+
+
+class UpRecorder(FrameProcessor):
+    """Placed before the gate: notes when each upstream frame (the gate's state) arrives."""
+
+    def __init__(self):
+        super().__init__()
+        self.log: list[tuple[float, Frame]] = []
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if direction == FrameDirection.UPSTREAM:
+            self.log.append((time.monotonic(), frame))
+        await self.push_frame(frame, direction)
+
+
+def held_answer(ctx: str, secs: float, text: str) -> list[Frame]:
+    return [LLMFullResponseStartFrame(), TTSStartedFrame(context_id=ctx), audio(secs, ctx), sentence(text, ctx),
+            TTSStoppedFrame(context_id=ctx), LLMFullResponseEndFrame()]
+
+
+async def test_an_answer_started_in_the_user_turn_is_held_until_the_turn_ends():
+    """A speculative answer: synthesized while the user's turn is open, nothing of it (audio,
+    words, response frames) goes out and the gate does not report the bot busy until the turn
+    ends; then all of it plays at once, already synthesized."""
+    gate, rec, up = PlaybackGate(), Recorder(), UpRecorder()
+    frames = [UserStartedSpeakingFrame(), *held_answer("c1", 0.5, "Held until the end."), SleepFrame(0.6),
+              UserStoppedSpeakingFrame(), SleepFrame(0.8)]
+    await run_test(Pipeline([up, gate, rec]), frames_to_send=frames)
+    (turn_end,) = rec.times(UserStoppedSpeakingFrame)
+    answer = [(t, f) for t, f in rec.log if isinstance(f, (LLMFullResponseStartFrame, TTSStartedFrame,
+                                                           TTSAudioRawFrame, TTSTextFrame, LLMFullResponseEndFrame))]
+    assert answer and all(t >= turn_end for t, _ in answer), "part of the held answer went out before the turn end"
+    assert rec.audio_secs("c1") == pytest.approx(0.5, abs=0.001)
+    assert rec.words() == ["Held", "until", "the", "end."]
+    assert rec.times(TTSAudioRawFrame)[0] - turn_end < 0.1
+    busy_before = [f for t, f in up.log if isinstance(f, PlaybackStateFrame) and f.busy and t < turn_end]
+    assert not busy_before and any(f.busy for _, f in up.log if isinstance(f, PlaybackStateFrame))
+    assert (gate.stats.held, gate.stats.held_released) == (1, 1)
+    assert gate.stats.held_ready_ms == pytest.approx(500, abs=1)
+
+
+async def test_a_held_answer_is_dropped_on_interruption_and_the_next_one_plays():
+    gate, rec = PlaybackGate(), Recorder()
+    frames = [UserStartedSpeakingFrame(), *held_answer("c1", 0.5, "Never heard."), SleepFrame(0.3),
+              InterruptionFrame(), SleepFrame(0.1), *held_answer("c2", 0.3, "Heard."), SleepFrame(0.2),
+              UserStoppedSpeakingFrame(), SleepFrame(0.6)]
+    await run_test(Pipeline([gate, rec]), frames_to_send=frames)
+    assert rec.audio_secs("c1") == 0 and rec.audio_secs("c2") == pytest.approx(0.3, abs=0.001)
+    assert rec.words() == ["Heard."]
+    assert (gate.stats.held, gate.stats.held_released) == (2, 1)
+
+
+async def test_an_answer_outside_a_user_turn_or_with_the_hold_off_plays_at_once():
+    for settings, frames in (
+        (None, [UserStartedSpeakingFrame(), UserStoppedSpeakingFrame(), *held_answer("c1", 0.3, "At once.")]),
+        (PlaybackGateSettings(hold_in_user_turn=False), [UserStartedSpeakingFrame(), *held_answer("c1", 0.3, "At once.")]),
+    ):
+        gate, rec, _, t0 = await run_gate([*frames, SleepFrame(0.5)], settings)
+        assert rec.audio_secs("c1") == pytest.approx(0.3, abs=0.001) and gate.stats.held == 0
+        assert rec.times(TTSAudioRawFrame)[0] - t0 < 0.2
+
+
+async def test_the_end_of_the_pipeline_drops_a_held_answer_without_waiting():
+    """Its turn never ended: the answer is dropped (as pipecat's own gate does), and the
+    pipeline ends at once instead of draining for the gate's 120 s limit."""
+    t0 = time.monotonic()
+    gate, rec, _, _ = await run_gate([UserStartedSpeakingFrame(), *held_answer("c1", 1.0, "Never."), SleepFrame(0.2)])
+    assert rec.audio_secs() == 0 and gate.stats.dropped_ms == pytest.approx(1000, abs=1)
+    assert time.monotonic() - t0 < 10

@@ -11,7 +11,11 @@ ahead of playback, so:
   context that arrives later is dropped too (it never plays);
 - each word's ``TTSTextFrame`` is released only when playback reaches the word (from the
   TTS's word timestamps, or spread over a sentence's audio for TTS without them), so on an
-  interruption the assistant context holds exactly the words the user heard.
+  interruption the assistant context holds exactly the words the user heard;
+- an answer that starts while the user's turn is still open (a speculative answer, see
+  :mod:`processors.playback.speculation`) is synthesized but held, from its
+  ``LLMFullResponseStartFrame`` on, until the turn ends (``UserStoppedSpeakingFrame``), so its
+  first audio is ready the moment the turn ends; an ``InterruptionFrame`` drops it.
 
 Frames that follow audio (text, TTS/LLM start and stop, ...) keep their order with it.
 The gate reports its state upstream in :class:`PlaybackStateFrame`.
@@ -41,6 +45,8 @@ from pipecat.frames.frames import (
     TTSStartedFrame,
     TTSStoppedFrame,
     TTSTextFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
@@ -61,11 +67,14 @@ class PlaybackGateSettings:
             (``audio_out_10ms_chunks`` × 10 ms).
         split_sentences: For TTS without word timestamps, release a sentence's words one by
             one as playback reaches them (estimated), instead of the whole sentence after it.
+        hold_in_user_turn: Hold an answer that starts while the user's turn is open until the
+            turn ends (required by :func:`~processors.playback.speculation.stream_speculative_answers`).
     """
 
     lead_secs: float = 0.02
     chunk_secs: float = 0.02
     split_sentences: bool = True
+    hold_in_user_turn: bool = True
 
     def __post_init__(self):
         if self.chunk_secs <= 0 or self.lead_secs < self.chunk_secs:
@@ -74,13 +83,18 @@ class PlaybackGateSettings:
 
 @dataclass
 class PlaybackGateStats:
-    """What the gate released and dropped (milliseconds of audio)."""
+    """What the gate released and dropped (milliseconds of audio), and the answers it held
+    for the user's turn end (``held_ready_ms``: audio already synthesized when the last held
+    answer was released)."""
 
     released_ms: float = 0.0
     dropped_ms: float = 0.0
     late_dropped_ms: float = 0.0
     pauses: int = 0
     interruptions: int = 0
+    held: int = 0
+    held_released: int = 0
+    held_ready_ms: float = 0.0
 
 
 @dataclass
@@ -94,6 +108,7 @@ class _Context:
     peak_tail: bytearray = field(default_factory=bytearray)
     words: list[tuple[int, int, TTSTextFrame]] = field(default_factory=list)
     unplaced: list[TTSTextFrame] = field(default_factory=list)
+    held: bool = False  # part of an answer held until the user's turn ends
 
 
 @dataclass
@@ -124,6 +139,8 @@ class PlaybackGate(FrameProcessor):
         self._task: asyncio.Task | None = None
         self._ended: asyncio.Event | None = None
         self._reported: tuple[bool, bool] | None = None
+        self._user_turn_open = False
+        self._hold: Frame | None = None  # the held answer's LLMFullResponseStartFrame (in the queue)
         self.stats = PlaybackGateStats()
 
     @property
@@ -131,13 +148,23 @@ class PlaybackGate(FrameProcessor):
         return self._paused
 
     @property
+    def settings(self) -> PlaybackGateSettings:
+        return self._settings
+
+    @property
+    def held(self) -> bool:
+        """An answer is held until the user's turn ends."""
+        return self._hold is not None
+
+    @property
     def busy(self) -> bool:
-        """A response is open, audio is queued, or released audio is still playing."""
-        return (
-            self._response_open
-            or any(not isinstance(item, EndFrame) for item in self._queue)
-            or self._released_until > time.monotonic()
-        )
+        """A response is open, audio is queued, or released audio is still playing (an answer
+        held for the user's turn end does not count: nothing of it is audible)."""
+        if self._released_until > time.monotonic():
+            return True
+        if self._hold is not None:
+            return bool(self._queue) and self._queue[0] is not self._hold
+        return self._response_open or any(not isinstance(item, EndFrame) for item in self._queue)
 
     # -- frames in ------------------------------------------------------------------------
 
@@ -164,6 +191,13 @@ class PlaybackGate(FrameProcessor):
             self._paused = False
             self._wake()
             await self._report()
+        elif isinstance(frame, UserStartedSpeakingFrame):
+            self._user_turn_open = True
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            self._user_turn_open = False
+            await self.push_frame(frame, direction)
+            self._release_hold()
         elif isinstance(frame, SystemFrame):
             await self.push_frame(frame, direction)
         elif isinstance(frame, OutputAudioRawFrame):
@@ -177,7 +211,7 @@ class PlaybackGate(FrameProcessor):
         ctx = self._contexts.get(context_id)
         if ctx is None:
             self._forget_finished_contexts()
-            ctx = self._contexts[context_id] = _Context()
+            ctx = self._contexts[context_id] = _Context(held=self._hold is not None)
         return ctx
 
     def _forget_finished_contexts(self):
@@ -249,6 +283,10 @@ class PlaybackGate(FrameProcessor):
             self._drop_unlabelled = False
         if isinstance(frame, LLMFullResponseStartFrame):
             self._response_open = True
+            if self._settings.hold_in_user_turn and self._user_turn_open and self._hold is None:
+                self._hold = frame
+                self.stats.held += 1
+                logger.debug(f"{self}: holding an answer that started in the user's turn")
         # The gate releases frames in playback order itself; a PTS would send them through
         # the transport's clock queue, out of step with the audio.
         frame.pts = None
@@ -277,7 +315,38 @@ class PlaybackGate(FrameProcessor):
             ctx.words.append((position, self._seq, part))
         ctx.words.sort(key=lambda w: (w[0], w[1]))
 
-    # -- pause, interruption, end ---------------------------------------------------------
+    # -- hold, pause, interruption, end ---------------------------------------------------
+
+    def _release_hold(self):
+        if self._hold is None:
+            return
+        self._hold = None
+        self.stats.held_released += 1
+        self.stats.held_ready_ms = sum(
+            self._duration_ms(item.frame, len(item.data)) for item in self._queue if isinstance(item, _Audio)
+        )
+        for ctx in self._contexts.values():
+            ctx.held = False
+        logger.debug(f"{self}: the user's turn ended, releasing the held answer "
+                     f"({self.stats.held_ready_ms:.0f} ms of audio ready)")
+        self._wake()
+
+    def _drop_hold(self):
+        """Drop the held answer (its turn never ended) and what came after it."""
+        if self._hold is None:
+            return
+        index = next((i for i, item in enumerate(self._queue) if item is self._hold), len(self._queue))
+        for item in list(self._queue)[index:]:
+            if isinstance(item, _Audio):
+                self.stats.dropped_ms += self._duration_ms(item.frame, len(item.data))
+        self._queue = deque(list(self._queue)[:index])
+        for context_id, ctx in list(self._contexts.items()):
+            if ctx.held:
+                if context_id is not None:
+                    self._dead.add(context_id)
+                del self._contexts[context_id]
+        self._hold = None
+        self._response_open = False
 
     async def _pause(self):
         self._paused = True
@@ -303,6 +372,7 @@ class PlaybackGate(FrameProcessor):
             del self._contexts[context_id]
         self._queue = kept
         self._paused = False
+        self._hold = None
         self._response_open = False
         self._drop_unlabelled = True
         self._last_word_pts = 0
@@ -315,6 +385,7 @@ class PlaybackGate(FrameProcessor):
 
     async def _drain_then_end(self, frame: EndFrame):
         self._paused = False
+        self._drop_hold()
         self._ended = asyncio.Event()
         self._queue.append(frame)
         self._wake()
@@ -365,7 +436,7 @@ class PlaybackGate(FrameProcessor):
 
     async def _release_ready(self) -> float | None:
         """0 if the head of the queue may go now, else how long to wait (None: until woken)."""
-        if self._paused or not self._queue:
+        if self._paused or not self._queue or self._queue[0] is self._hold:
             # Wake when released audio ends, to report the output idle.
             left = self._released_until - time.monotonic()
             return left + 0.005 if left > 0 else None
@@ -415,7 +486,7 @@ class PlaybackGate(FrameProcessor):
 
     async def _push_due_words(self, ctx: _Context | None = None):
         for c in [ctx] if ctx else list(self._contexts.values()):
-            while c.words and c.words[0][0] <= c.released:
+            while not c.held and c.words and c.words[0][0] <= c.released:
                 _, _, word = c.words.pop(0)
                 await self.push_frame(word)
 

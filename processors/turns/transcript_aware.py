@@ -32,9 +32,10 @@ cuts the user off, and waits 3 s whenever it says <= 0.5, even after a plain que
 
 Preemptive generation: with ``preemptive``, the LLM is started on the transcript as soon as it
 is known (an ``EagerTranscriptionFrame`` from the streaming STT before the VAD stop, or the
-final transcript), through pipecat's speculative inference: the answer is held by the LLM
-service's speculation gate, released the moment the turn ends, and discarded if the user goes
-on or the final transcript differs. Smart Turn also runs on the eager transcript (the speech
+final transcript), through pipecat's speculative inference: the answer is held until the turn
+ends and discarded if the user goes on or the final transcript differs. With the playback gate
+in the pipeline it is held there, after the TTS, so its audio is ready at the turn end
+(:mod:`processors.playback.speculation`); else by the LLM service's speculation gate. Smart Turn also runs on the eager transcript (the speech
 has gone quiet), so at the VAD stop its verdict is usually ready; it is reused only if nothing
 loud was heard since.
 

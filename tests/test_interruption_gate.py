@@ -47,15 +47,17 @@ def sentence(text: str, ctx: str = "c1") -> TTSTextFrame:
 
 
 class Recorder(FrameProcessor):
-    """Notes when each frame leaves the gate."""
+    """Notes when each frame leaves the gate (placed before it with ``UPSTREAM``: the gate's
+    state reports)."""
 
-    def __init__(self):
+    def __init__(self, direction: FrameDirection = FrameDirection.DOWNSTREAM):
         super().__init__()
+        self._direction = direction
         self.log: list[tuple[float, Frame]] = []
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         await super().process_frame(frame, direction)
-        if direction == FrameDirection.DOWNSTREAM:
+        if direction == self._direction:
             self.log.append((time.monotonic(), frame))
         await self.push_frame(frame, direction)
 
@@ -214,20 +216,6 @@ async def test_finished_answers_are_forgotten_and_their_words_all_delivered():
     assert rec.words() == [f"answer {i}." for i in range(5)]
 
 
-class UpRecorder(FrameProcessor):
-    """Placed before the gate: notes when each upstream frame (the gate's state) arrives."""
-
-    def __init__(self):
-        super().__init__()
-        self.log: list[tuple[float, Frame]] = []
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection):
-        await super().process_frame(frame, direction)
-        if direction == FrameDirection.UPSTREAM:
-            self.log.append((time.monotonic(), frame))
-        await self.push_frame(frame, direction)
-
-
 def held_answer(ctx: str, secs: float, text: str) -> list[Frame]:
     return [LLMFullResponseStartFrame(), TTSStartedFrame(context_id=ctx), audio(secs, ctx), sentence(text, ctx),
             TTSStoppedFrame(context_id=ctx), LLMFullResponseEndFrame()]
@@ -237,7 +225,7 @@ async def test_an_answer_started_in_the_user_turn_is_held_until_the_turn_ends():
     """A speculative answer: synthesized while the user's turn is open, nothing of it (audio,
     words, response frames) goes out and the gate does not report the bot busy until the turn
     ends; then all of it plays at once, already synthesized."""
-    gate, rec, up = PlaybackGate(), Recorder(), UpRecorder()
+    gate, rec, up = PlaybackGate(), Recorder(), Recorder(FrameDirection.UPSTREAM)
     frames = [UserStartedSpeakingFrame(), *held_answer("c1", 0.5, "Held until the end."), SleepFrame(0.6),
               UserStoppedSpeakingFrame(), SleepFrame(0.8)]
     await run_test(Pipeline([up, gate, rec]), frames_to_send=frames)

@@ -10,12 +10,17 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from pipecat.frames.frames import (
     InterruptionFrame,
     LLMFullResponseEndFrame,
     TTSAudioRawFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
 )
 
+from processors.gradium.protocol import FLUSH_MARKER
 from processors.gradium.settings import GradiumConnectionParams
 from processors.gradium.tts import GradiumTTSService
 from testing.frames import STORY_SENTENCES, answer
@@ -28,8 +33,9 @@ SENTENCES = STORY_SENTENCES[:6]
 LONGEST_SENTENCE_SECS = max(len(s) for s in SENTENCES) / 10
 
 
-def paced(url: str, ahead: float | None = AHEAD_SECS) -> GradiumTTSService:
-    return GradiumTTSService(url=url, connection=GradiumConnectionParams(max_audio_ahead_secs=ahead))
+def paced(url: str, ahead: float | None = AHEAD_SECS, held: float | None = AHEAD_SECS) -> GradiumTTSService:
+    params = GradiumConnectionParams(max_audio_ahead_secs=ahead, held_audio_ahead_secs=held)
+    return GradiumTTSService(url=url, connection=params)
 
 
 def arrivals(probe: PipelineProbe, after: int = 0) -> list[tuple[float, float]]:
@@ -89,3 +95,35 @@ async def test_without_a_limit_the_whole_text_goes_out_at_once(tts_server):
         chars = request.text_chars
         await probe.down.wait_for(LLMFullResponseEndFrame, timeout=TIMEOUT)
     assert chars >= sum(len(s) for s in SENTENCES) and tts.stats.text_held_secs < 0.5
+
+
+@pytest.mark.parametrize("held", [AHEAD_SECS, None], ids=["held", "paced-as-heard"])
+async def test_an_answer_started_in_the_users_turn_is_synthesized_little_until_the_turn_ends(tts_server, held):
+    """A speculative answer (its text starts while the user's turn is open, a playback gate
+    holds it) gets one flushed sentence made until the turn ends, then the rest as it is heard.
+    Paced as if heard from its first text, the server makes more with every second of the turn."""
+    tts = paced(tts_server.url, held=held)
+    async with PipelineProbe(tts, sample_rate=24000) as probe:
+        await probe.push(UserStartedSpeakingFrame())
+        await probe.push(*answer(*SENTENCES))
+        await probe.down.wait_for(TTSAudioRawFrame, timeout=TIMEOUT)
+        await asyncio.sleep(3.0)  # the user's turn stays open
+        request = next(iter(tts_server.stats.requests.values()))
+        chars_in_turn = request.text_chars
+        turn_end, release = len(probe.down.records), time.monotonic()
+        held_secs = probe.seconds([r.frame for r in probe.down.records if isinstance(r.frame, TTSAudioRawFrame)])
+        await probe.push(UserStoppedSpeakingFrame())
+        await probe.down.wait_for(LLMFullResponseEndFrame, timeout=TIMEOUT)
+        frames = arrivals(probe, after=turn_end)
+    total = sum(len(s) for s in SENTENCES) + len(SENTENCES) - 1
+    assert request.state == "completed" and request.text_chars >= total, request
+    if held is None:
+        assert chars_in_turn > len(SENTENCES[0]) + len(SENTENCES[1]), chars_in_turn
+        return
+    first_on_wire = len(f"{SENTENCES[0]} {FLUSH_MARKER}")  # the server counts the wire text
+    assert chars_in_turn <= first_on_wire, f"{chars_in_turn} characters sent in the user's turn"
+    # After the turn end the rest comes before a listener, playing from the release on (the held
+    # audio first), needs it.
+    late = [(round(at - release - held_secs - t, 3), round(t, 2))
+            for at, t in frames if at - release > held_secs + t + 0.25]
+    assert not late, f"audio arrived after it was due (seconds late, at audio time): {late[:5]}"

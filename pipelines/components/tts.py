@@ -37,6 +37,9 @@ class GradiumOptions:
             per answer.
         max_audio_ahead_secs: Hold an answer's next text while this much of its audio is still
             to play (less synthesized for nothing on a barge-in); 0 or less sends text at once.
+        held_audio_ahead_secs: An answer started while the user is still in their turn (held
+            by the playback gate, maybe withdrawn) gets this much audio made until the turn
+            ends (at least its first flushed sentence); 0 or less paces it as if heard.
     """
 
     url: str | None = None
@@ -49,6 +52,7 @@ class GradiumOptions:
     json_config: dict[str, Any] = field(default_factory=dict)
     multiplex: bool = False
     max_audio_ahead_secs: float = 2.0
+    held_audio_ahead_secs: float = 1.0
 
 
 @register("tts", "gradium", GradiumOptions, "Gradium WebSocket TTS (local server without a key)")
@@ -74,8 +78,9 @@ def gradium(opts: GradiumOptions, ctx: BuildContext):
         wait_for_server = server.wait_until_up  # while the app restarts it, wait rather than fail
     settings = GradiumTTSService.Settings(multiplex=opts.multiplex)
     ahead = opts.max_audio_ahead_secs if opts.max_audio_ahead_secs > 0 else None
+    held = opts.held_audio_ahead_secs if opts.held_audio_ahead_secs > 0 else None
     return GradiumTTSService(
-        connection=GradiumConnectionParams(max_audio_ahead_secs=ahead),
+        connection=GradiumConnectionParams(max_audio_ahead_secs=ahead, held_audio_ahead_secs=held),
         wait_for_server=wait_for_server,
         api_key=key,
         url=url,

@@ -84,6 +84,7 @@ class GradiumRequest:
     audio_started: bool = False
     audio_secs: float = 0.0  # received for this request
     first_text_at: float | None = None
+    heard_from: float | None = None  # playback can start: the first text, or the user's turn end
     failovers: int = 0
     setup_at: float = field(default_factory=time.monotonic)
     owed_since: float | None = None  # first <flush>/end_of_stream: audio is due from here
@@ -102,13 +103,25 @@ class GradiumRequest:
         """Characters of text sent, without ``<flush>`` markers."""
         return sum(len(wire.replace(FLUSH_MARKER, "").strip()) for wire in self.sent)
 
+    @property
+    def held(self) -> bool:
+        """Its text started in an open user turn that has not ended: nobody hears it yet."""
+        return self.first_text_at is not None and self.heard_from is None
+
+    def held_ahead_secs(self) -> float:
+        """Audio made ready for a held answer: received, or owed for the text sent once all
+        of it was flushed (unflushed text may be waiting on the server for more text)."""
+        flushed = bool(self.sent) and self.sent[-1].endswith(FLUSH_MARKER)
+        return max(self.audio_secs, self.text_chars / SPOKEN_CHARS_PER_SEC if flushed else 0.0)
+
     def audio_ahead_secs(self, now: float) -> float:
         """How much of the answer is still to be heard, on the safe side: the audio received,
         or the audio the text sent will make if more (at a brisk ``SPOKEN_CHARS_PER_SEC``),
-        minus the time since the first text went out (playback starts later than that)."""
+        minus the time since it could first be heard (playback starts later than that)."""
         if self.first_text_at is None:
             return 0.0
-        return max(self.audio_secs, self.text_chars / SPOKEN_CHARS_PER_SEC) - (now - self.first_text_at)
+        heard_for = now - self.heard_from if self.heard_from is not None else 0.0
+        return max(self.audio_secs, self.text_chars / SPOKEN_CHARS_PER_SEC) - heard_for
 
     def wire_text(self, text: str, flush: bool) -> str:
         """``text`` as sent: a space between chunks that lack one, ``<flush>`` when asked."""

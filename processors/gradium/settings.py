@@ -72,10 +72,15 @@ class GradiumConnectionParams:
             critical path); only useful as a baseline.
         max_audio_ahead_secs: An answer's next text is held while more than this much of the
             answer is still to be heard (its audio received, or the text sent if that would
-            make more, minus the real time since its first text), so the server synthesizes
-            little that a barge-in would throw away. Audio held back downstream (e.g. until
-            the user's turn is confirmed) only makes the real margin larger. None sends text
-            as soon as it comes.
+            make more, minus the real time since it could first be heard), so the server
+            synthesizes little that a barge-in would throw away. None sends text as soon as
+            it comes (and turns ``held_audio_ahead_secs`` off too).
+        held_audio_ahead_secs: An answer whose text starts while the user's turn is open
+            (``UserStartedSpeakingFrame`` seen, ``UserStoppedSpeakingFrame`` not yet) is a
+            speculative one that nobody hears before the turn ends (a playback gate holds
+            it) and that may be withdrawn: its next text is held once this much of its audio
+            has been received, and its ``max_audio_ahead_secs`` clock starts at the turn's
+            end. None paces it as if it were heard from its first text.
     """
 
     connect_timeout_secs: float = 5.0
@@ -94,6 +99,7 @@ class GradiumConnectionParams:
     max_failovers: int = 1
     keep_spare: bool = True
     max_audio_ahead_secs: float | None = 2.0
+    held_audio_ahead_secs: float | None = 1.0
 
 
 def resolve_api_key(api_key: str | None) -> str | None:

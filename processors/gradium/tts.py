@@ -45,6 +45,8 @@ from pipecat.frames.frames import (
     TextFrame,
     TTSAudioRawFrame,
     TTSStoppedFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.tts_service import TextAggregationMode, WebsocketTTSService
@@ -80,6 +82,7 @@ from processors.gradium.settings import (
 __all__ = ["GradiumConnectionParams", "GradiumRequestInfo", "GradiumTTSService", "GradiumTTSStats"]
 
 _TICK_S = 0.25  # how often open requests are checked against their deadlines
+_HELD_POLL_S = 0.05  # how often held text checks whether the user's turn has ended
 
 
 class GradiumTTSService(WebsocketTTSService):
@@ -167,6 +170,7 @@ class GradiumTTSService(WebsocketTTSService):
         self._failed_contexts: set[str] = set()  # ended with an error we already reported
         self._failed_answers: set[str] = set()  # answers that got no socket: skip their text
         self._flush_next = False
+        self._user_turn_open = False  # answers started now are speculative: see held_audio_ahead_secs
         self._stats = GradiumTTSStats()
         self._register_event_handler("on_request_started")
 
@@ -265,7 +269,12 @@ class GradiumTTSService(WebsocketTTSService):
     # -- frames ----------------------------------------------------------------------
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
-        """Note flush requests and strip ``<flush>`` from text before the base class sees it."""
+        """Note flush requests and strip ``<flush>`` from text before the base class sees it;
+        follow the user's turn (answers started in it are held)."""
+        if isinstance(frame, UserStartedSpeakingFrame):
+            self._user_turn_open = True
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            self._on_user_turn_end()
         if isinstance(frame, TextFrame) and direction == FrameDirection.DOWNSTREAM and not frame.skip_tts:
             frame.text, marked = strip_flush(frame.text)
             if isinstance(frame, AggregatedTextFrame):
@@ -325,17 +334,32 @@ class GradiumTTSService(WebsocketTTSService):
         yield None
 
     async def _hold_while_ahead(self, req: GradiumRequest) -> None:
-        """Wait while more than ``max_audio_ahead_secs`` of the answer's audio is still to play:
-        the server then has little made ahead of the listener when a barge-in cancels the
+        """Wait while more than ``max_audio_ahead_secs`` of the answer's audio is still to play
+        (``held_audio_ahead_secs`` made ready while it is held for the user's turn): the server
+        then has little made ahead of the listener when a barge-in or a withdrawal cancels the
         answer. An interruption cancels this wait with the rest of the answer's frames."""
-        limit = self._conn.max_audio_ahead_secs
+        limit, held_limit = self._conn.max_audio_ahead_secs, self._conn.held_audio_ahead_secs
         if limit is None:
             return
         started = time.monotonic()
-        while req.live and (excess := req.audio_ahead_secs(time.monotonic()) - limit) > 0:
+        while req.live:
+            if req.held and held_limit is not None:
+                if req.held_ahead_secs() < held_limit:
+                    break
+                wait = _HELD_POLL_S
+            elif (wait := req.audio_ahead_secs(time.monotonic()) - limit) <= 0:
+                break
             self._refresh_audio_context(req.context_id)  # quiet on purpose: not timed out
-            await asyncio.sleep(min(excess, _TICK_S))
+            await asyncio.sleep(min(wait, _TICK_S))
         self._stats.text_held_secs += time.monotonic() - started
+
+    def _on_user_turn_end(self) -> None:
+        """The user's turn ended: held answers can be heard from now on."""
+        self._user_turn_open = False
+        now = time.monotonic()
+        for req in self._requests.values():
+            if req.held:
+                req.heard_from = now
 
     async def _handle_interruption(self, frame: InterruptionFrame, direction: FrameDirection):
         """Cancel every interruptible answer: close its socket (or drop its id when multiplexing)."""
@@ -400,7 +424,10 @@ class GradiumTTSService(WebsocketTTSService):
             if not req.live:
                 return
             req.sent.append(wire)
-            req.first_text_at = req.first_text_at or time.monotonic()
+            if req.first_text_at is None:
+                req.first_text_at = time.monotonic()
+                held = self._user_turn_open and self._conn.held_audio_ahead_secs is not None
+                req.heard_from = None if held else req.first_text_at
             if wire.endswith(FLUSH_MARKER):
                 req.mark_owed()
             self._refresh_audio_context(req.context_id)

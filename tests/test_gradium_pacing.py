@@ -13,6 +13,7 @@ import time
 import pytest
 
 from pipecat.frames.frames import (
+    EndFrame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
     TTSAudioRawFrame,
@@ -52,13 +53,17 @@ async def test_a_long_answer_is_sent_as_it_is_heard_and_plays_without_gaps(tts_s
     tts = paced(tts_server.url)
     sentences = SENTENCES[:3]  # ~10 s of speech
     async with PipelineProbe(tts, sample_rate=24000) as probe:
+        # A first request on a cold machine (files not yet in the page cache) was once seen to
+        # take 4.7 s to its first audio, long enough for pacing to release all the text.
+        await probe.push(*answer("Hello."))
+        warm_end = (await probe.down.wait_for(LLMFullResponseEndFrame, timeout=TIMEOUT)).index + 1
         await probe.push(*answer(*sentences))  # the whole text at once, as from a fast LLM
-        first = (await probe.down.wait_for(TTSAudioRawFrame, timeout=TIMEOUT)).at
-        at_first_audio = tts_server.stats.requests[next(iter(tts_server.stats.requests))].text_chars
-        await probe.down.wait_for(LLMFullResponseEndFrame, timeout=TIMEOUT)
-        frames = arrivals(probe)
+        first = (await probe.down.wait_for(TTSAudioRawFrame, after=warm_end, timeout=TIMEOUT)).at
+        request = list(tts_server.stats.requests.values())[-1]
+        at_first_audio = request.text_chars
+        await probe.down.wait_for(LLMFullResponseEndFrame, after=warm_end, timeout=TIMEOUT)
+        frames = arrivals(probe, after=warm_end)
     total = sum(len(s) for s in sentences) + len(sentences) - 1
-    request = next(iter(tts_server.stats.requests.values()))
     assert request.state == "completed" and request.text_chars >= total, request
     # Held: the last sentence reached the server only after the first audio (unpaced, all of
     # the text is there before it: see the last test)...
@@ -127,3 +132,24 @@ async def test_an_answer_started_in_the_users_turn_is_synthesized_little_until_t
     late = [(round(at - release - held_secs - t, 3), round(t, 2))
             for at, t in frames if at - release > held_secs + t + 0.25]
     assert not late, f"audio arrived after it was due (seconds late, at audio time): {late[:5]}"
+
+
+async def test_a_pipeline_ending_in_the_users_turn_is_not_held_up_by_a_held_answer(tts_server):
+    """At the session's end the user's turn may still be open (no ``UserStoppedSpeakingFrame``
+    comes): the ``EndFrame`` queued behind the held answer releases it and the rest of its text
+    goes out at once, so the pipeline ends instead of waiting on the hold (or on pacing)."""
+    tts = paced(tts_server.url)
+    probe = PipelineProbe(tts, sample_rate=24000)
+    async with probe:
+        await probe.push(UserStartedSpeakingFrame())
+        await probe.push(*answer(*SENTENCES))
+        await probe.down.wait_for(TTSAudioRawFrame, timeout=TIMEOUT)
+        began = time.monotonic()
+        await probe.push(EndFrame())
+        await probe.down.wait_for(EndFrame, timeout=TIMEOUT)
+        ended_after = time.monotonic() - began
+    request = next(iter(tts_server.stats.requests.values()))
+    total = sum(len(s) for s in SENTENCES) + len(SENTENCES) - 1
+    assert request.text_chars >= total, f"{request.text_chars} of {total} characters sent before the end"
+    # ~25 s of speech: paced it would take about that long, synthesized at once a few seconds.
+    assert ended_after < 12, f"the pipeline took {ended_after:.1f}s to end"

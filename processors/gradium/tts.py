@@ -39,8 +39,11 @@ from loguru import logger
 from pipecat.audio.utils import create_stream_resampler
 from pipecat.frames.frames import (
     AggregatedTextFrame,
+    EndFrame,
     Frame,
     InterruptionFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
     StartFrame,
     TextFrame,
     TTSAudioRawFrame,
@@ -83,6 +86,7 @@ __all__ = ["GradiumConnectionParams", "GradiumRequestInfo", "GradiumTTSService",
 
 _TICK_S = 0.25  # how often open requests are checked against their deadlines
 _HELD_POLL_S = 0.05  # how often held text checks whether the user's turn has ended
+_MAX_HELD_S = 30.0  # a turn that never ends (no UserStoppedSpeakingFrame) releases the answer
 
 
 class GradiumTTSService(WebsocketTTSService):
@@ -170,7 +174,8 @@ class GradiumTTSService(WebsocketTTSService):
         self._failed_contexts: set[str] = set()  # ended with an error we already reported
         self._failed_answers: set[str] = set()  # answers that got no socket: skip their text
         self._flush_next = False
-        self._user_turn_open = False  # answers started now are speculative: see held_audio_ahead_secs
+        self._user_turn_open = False  # between UserStarted/StoppedSpeakingFrame
+        self._answer_in_user_turn = False  # the LLM answer passing now started in the user's turn
         self._stats = GradiumTTSStats()
         self._register_event_handler("on_request_started")
 
@@ -210,6 +215,7 @@ class GradiumTTSService(WebsocketTTSService):
     async def start(self, frame: StartFrame):
         """Start the service and open the first socket in the background."""
         await super().start(frame)
+        self._user_turn_open = self._answer_in_user_turn = False
         await self._connect()
 
     async def _connect(self):
@@ -275,6 +281,10 @@ class GradiumTTSService(WebsocketTTSService):
             self._user_turn_open = True
         elif isinstance(frame, UserStoppedSpeakingFrame):
             self._on_user_turn_end()
+        elif isinstance(frame, LLMFullResponseStartFrame):
+            self._answer_in_user_turn = self._user_turn_open
+        elif isinstance(frame, LLMFullResponseEndFrame):
+            self._answer_in_user_turn = False
         if isinstance(frame, TextFrame) and direction == FrameDirection.DOWNSTREAM and not frame.skip_tts:
             frame.text, marked = strip_flush(frame.text)
             if isinstance(frame, AggregatedTextFrame):
@@ -337,21 +347,30 @@ class GradiumTTSService(WebsocketTTSService):
         """Wait while more than ``max_audio_ahead_secs`` of the answer's audio is still to play
         (``held_audio_ahead_secs`` made ready while it is held for the user's turn): the server
         then has little made ahead of the listener when a barge-in or a withdrawal cancels the
-        answer. An interruption cancels this wait with the rest of the answer's frames."""
+        answer. An interruption cancels this wait with the rest of the answer's frames. When
+        the pipeline is ending (``EndFrame`` queued) the rest goes out at once: it will all be
+        played, and pacing would only delay the end. A turn open for ``_MAX_HELD_S`` releases a
+        held answer (paced as heard from then on)."""
         limit, held_limit = self._conn.max_audio_ahead_secs, self._conn.held_audio_ahead_secs
         if limit is None:
             return
         started = time.monotonic()
-        while req.live:
-            if req.held and held_limit is not None:
-                if req.held_ahead_secs() < held_limit:
+        try:
+            while req.live and not self.has_queued_frame(EndFrame):
+                now = time.monotonic()
+                if req.held and held_limit is not None:
+                    if req.held_ahead_secs() < held_limit:
+                        break
+                    if now - started > _MAX_HELD_S:
+                        req.heard_from = now
+                        continue
+                    wait = _HELD_POLL_S
+                elif (wait := req.audio_ahead_secs(now) - limit) <= 0:
                     break
-                wait = _HELD_POLL_S
-            elif (wait := req.audio_ahead_secs(time.monotonic()) - limit) <= 0:
-                break
-            self._refresh_audio_context(req.context_id)  # quiet on purpose: not timed out
-            await asyncio.sleep(min(wait, _TICK_S))
-        self._stats.text_held_secs += time.monotonic() - started
+                self._refresh_audio_context(req.context_id)  # quiet on purpose: not timed out
+                await asyncio.sleep(min(wait, _TICK_S))
+        finally:
+            self._stats.text_held_secs += time.monotonic() - started
 
     def _on_user_turn_end(self) -> None:
         """The user's turn ended: held answers can be heard from now on."""
@@ -426,7 +445,8 @@ class GradiumTTSService(WebsocketTTSService):
             req.sent.append(wire)
             if req.first_text_at is None:
                 req.first_text_at = time.monotonic()
-                held = self._user_turn_open and self._conn.held_audio_ahead_secs is not None
+                held = (self._answer_in_user_turn and self._user_turn_open
+                        and self._conn.held_audio_ahead_secs is not None)
                 req.heard_from = None if held else req.first_text_at
             if wire.endswith(FLUSH_MARKER):
                 req.mark_owed()

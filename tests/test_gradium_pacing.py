@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 import pytest
 
@@ -39,6 +40,11 @@ def paced(url: str, ahead: float | None = AHEAD_SECS, held: float | None = AHEAD
     return GradiumTTSService(url=url, connection=params)
 
 
+def wire_chars(sentences: Sequence[str]) -> int:
+    """Characters the server counts for ``sentences`` sent as one answer (one space between)."""
+    return sum(len(s) for s in sentences) + len(sentences) - 1
+
+
 def arrivals(probe: PipelineProbe, after: int = 0) -> list[tuple[float, float]]:
     """(arrival time, audio time at which the frame starts) of each audio frame, in order."""
     out, t = [], 0.0
@@ -63,7 +69,7 @@ async def test_a_long_answer_is_sent_as_it_is_heard_and_plays_without_gaps(tts_s
         at_first_audio = request.text_chars
         await probe.down.wait_for(LLMFullResponseEndFrame, after=warm_end, timeout=TIMEOUT)
         frames = arrivals(probe, after=warm_end)
-    total = sum(len(s) for s in sentences) + len(sentences) - 1
+    total = wire_chars(sentences)
     assert request.state == "completed" and request.text_chars >= total, request
     # Held: the last sentence reached the server only after the first audio (unpaced, all of
     # the text is there before it: see the last test)...
@@ -120,7 +126,7 @@ async def test_an_answer_started_in_the_users_turn_is_synthesized_little_until_t
         await probe.push(UserStoppedSpeakingFrame())
         await probe.down.wait_for(LLMFullResponseEndFrame, timeout=TIMEOUT)
         frames = arrivals(probe, after=turn_end)
-    total = sum(len(s) for s in SENTENCES) + len(SENTENCES) - 1
+    total = wire_chars(SENTENCES)
     assert request.state == "completed" and request.text_chars >= total, request
     if held is None:
         assert chars_in_turn > len(SENTENCES[0]) + len(SENTENCES[1]), chars_in_turn
@@ -139,8 +145,7 @@ async def test_a_pipeline_ending_in_the_users_turn_is_not_held_up_by_a_held_answ
     comes): the ``EndFrame`` queued behind the held answer releases it and the rest of its text
     goes out at once, so the pipeline ends instead of waiting on the hold (or on pacing)."""
     tts = paced(tts_server.url)
-    probe = PipelineProbe(tts, sample_rate=24000)
-    async with probe:
+    async with PipelineProbe(tts, sample_rate=24000) as probe:
         await probe.push(UserStartedSpeakingFrame())
         await probe.push(*answer(*SENTENCES))
         await probe.down.wait_for(TTSAudioRawFrame, timeout=TIMEOUT)
@@ -149,7 +154,7 @@ async def test_a_pipeline_ending_in_the_users_turn_is_not_held_up_by_a_held_answ
         await probe.down.wait_for(EndFrame, timeout=TIMEOUT)
         ended_after = time.monotonic() - began
     request = next(iter(tts_server.stats.requests.values()))
-    total = sum(len(s) for s in SENTENCES) + len(SENTENCES) - 1
+    total = wire_chars(SENTENCES)
     assert request.text_chars >= total, f"{request.text_chars} of {total} characters sent before the end"
     # ~25 s of speech: paced it would take about that long, synthesized at once a few seconds.
     assert ended_after < 12, f"the pipeline took {ended_after:.1f}s to end"

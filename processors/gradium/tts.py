@@ -175,7 +175,7 @@ class GradiumTTSService(WebsocketTTSService):
         self._failed_answers: set[str] = set()  # answers that got no socket: skip their text
         self._flush_next = False
         self._user_turn_open = False  # between UserStarted/StoppedSpeakingFrame
-        self._answer_in_user_turn = False  # the LLM answer passing now started in the user's turn
+        self._answer_in_user_turn = False  # the LLM answer passing now started in a still open user turn
         self._stats = GradiumTTSStats()
         self._register_event_handler("on_request_started")
 
@@ -374,7 +374,7 @@ class GradiumTTSService(WebsocketTTSService):
 
     def _on_user_turn_end(self) -> None:
         """The user's turn ended: held answers can be heard from now on."""
-        self._user_turn_open = False
+        self._user_turn_open = self._answer_in_user_turn = False
         now = time.monotonic()
         for req in self._requests.values():
             if req.held:
@@ -445,8 +445,7 @@ class GradiumTTSService(WebsocketTTSService):
             req.sent.append(wire)
             if req.first_text_at is None:
                 req.first_text_at = time.monotonic()
-                held = (self._answer_in_user_turn and self._user_turn_open
-                        and self._conn.held_audio_ahead_secs is not None)
+                held = self._answer_in_user_turn and self._conn.held_audio_ahead_secs is not None
                 req.heard_from = None if held else req.first_text_at
             if wire.endswith(FLUSH_MARKER):
                 req.mark_owed()

@@ -16,8 +16,8 @@ The replay is an approximation (after a close the next stops would be judged on 
 the chosen setting is then checked in real time by ``python -m bench --only real``.
 
     flock /tmp/heavy.lock .venv/bin/python -m bench.turn_end_sweep record OUT.json
-    flock /tmp/heavy.lock .venv/bin/python -m bench.turn_end_sweep record HELD.json --held-out
-    .venv/bin/python -m bench.turn_end_sweep sweep OUT.json [HELD.json]
+    flock /tmp/heavy.lock .venv/bin/python -m bench.turn_end_sweep record HELD.json held-out   # or held-out-2
+    .venv/bin/python -m bench.turn_end_sweep sweep OUT.json [HELD.json ...]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 VAD_LAG_SECS = 0.065  # speech onset/end -> the VAD's frame, beyond start_secs/stop_secs
-RECORD_TURNS = {"complete_probability": 1.0, "question_probability": 1.0, "uncertain_silence_secs": 3.0,
+RECORD_TURNS = {"complete_silence_secs": 3.0, "uncertain_silence_secs": 3.0, "continues_silence_secs": 3.0,
                 "incomplete_silence_secs": 3.0, "merge_window_secs": 0.0}
 
 
@@ -48,6 +48,7 @@ class Stop:
     next_onset: float  # s into the audio; 1e9 if none
     words: int = 0  # words of the turn so far
     speech_secs: float = 0.0  # voiced time of the turn so far
+    text_end: float | None = None  # the language model's end probability on final_text
 
     @property
     def gap(self) -> float:
@@ -63,30 +64,21 @@ class Case:
     duration: float
 
 
-def cases(workdir: Path, *, held_out: bool = False) -> list[tuple[str, bytes, list[float], list[float]]]:
-    """(name, PCM, sentence ends, next starts): the bench's turn-end cases, or held-out ones."""
-    from bench.real_speech import (
-        LECTURE,
-        LECTURE_NEXT_STARTS_SECS,
-        LECTURE_SENTENCE_ENDS_SECS,
-        PAUSED_SENTENCES,
-        harvard_clips,
-        pcm_of,
-    )
+def cases(workdir: Path, which: str = "bench") -> list[tuple[str, bytes, list[float], list[float]]]:
+    """(name, PCM, sentence ends, next starts) of a case set: ``bench`` (the bench's turn-end
+    cases), ``held-out`` (Harvard sentences and other paused sentences) or ``held-out-2``
+    (paused sentences written after the text end model was chosen)."""
+    from bench.real_speech import LECTURE, LECTURE_NEXT_STARTS_SECS, LECTURE_SENTENCE_ENDS_SECS, PAUSED_SENTENCES, harvard_clips, pcm_of
     from bench.real_speech_bench import speech_end_secs
     from bench.spoken_questions import spliced_pause
 
     out = []
-    if not held_out:
+    if which == "bench":
         out.append(("lecture", pcm_of(LECTURE), list(LECTURE_SENTENCE_ENDS_SECS), list(LECTURE_NEXT_STARTS_SECS)))
-        for text, after in PAUSED_SENTENCES:
-            for pause in (0.8, 1.2):
-                pcm = pcm_of(spliced_pause(text, after, pause, workdir / "pauses").path)
-                out.append((f"{after} {pause}s", pcm, [speech_end_secs(pcm)], [1e9]))
-        return out
-    for name, pcm, _ in harvard_clips():
-        out.append((name, pcm, [speech_end_secs(pcm)], [1e9]))
-    for text, after in HELD_OUT_PAUSES:
+    elif which == "held-out":
+        out += [(name, pcm, [speech_end_secs(pcm)], [1e9]) for name, pcm, _ in harvard_clips()]
+    paused = {"bench": PAUSED_SENTENCES, "held-out": HELD_OUT_PAUSES, "held-out-2": HELD_OUT_PAUSES_2}[which]
+    for text, after in paused:
         for pause in (0.8, 1.2):
             pcm = pcm_of(spliced_pause(text, after, pause, workdir / "pauses").path)
             out.append((f"{after} {pause}s", pcm, [speech_end_secs(pcm)], [1e9]))
@@ -99,7 +91,22 @@ HELD_OUT_PAUSES: tuple[tuple[str, str], ...] = (
     ("Tell me a short story about a brave little mouse.", "story"),
     ("Remind me to call the dentist on Monday morning.", "call"),
 )
-"""Paused sentences not used to choose the settings."""
+"""Paused sentences not used to choose the Smart Turn and wait settings (but seen when the text
+end model was chosen)."""
+
+
+HELD_OUT_PAUSES_2: tuple[tuple[str, str], ...] = (
+    ("I think we should leave early, because the traffic will be bad.", "early,"),
+    ("When you get a chance, could you read me the news?", "chance,"),
+    ("Could you turn off the lights before we leave?", "lights"),
+    ("What should I wear to the wedding next week?", "wedding"),
+    ("Play some music that helps me focus.", "music"),
+    ("Find me a cheap flight to Lisbon in March.", "flight"),
+    ("How many calories are there in a banana?", "there"),
+    ("Send a message to my brother saying I will be late.", "brother"),
+)
+"""Paused sentences written after the settings were chosen: pauses after a comma (as people
+make them) and after complete-sounding first halves."""
 
 
 async def _record_case(name: str, pcm: bytes, workdir: Path) -> list[Stop]:
@@ -132,12 +139,13 @@ async def _record_case(name: str, pcm: bytes, workdir: Path) -> list[Stop]:
         later = [o for o in onsets if o > speech_end + 0.05]
         stop = Stop(case=name, speech_end=round(speech_end, 3), probability=last["probability"], eager_text=eager,
                     final_text=last["text"], final_after=round(last_t - end, 3),
-                    next_onset=round(later[0], 3) if later else 1e9, words=len(last["text"].split()))
+                    next_onset=round(later[0], 3) if later else 1e9, words=len(last["text"].split()),
+                    text_end=last.get("text_end"))
         stops.append(stop)
     return stops
 
 
-def record(out: Path, *, held_out: bool = False) -> list[Case]:
+def record(out: Path, which: str = "bench") -> list[Case]:
     from loguru import logger
 
     from bench.real_speech_bench import speech_end_secs  # noqa: F401
@@ -146,11 +154,12 @@ def record(out: Path, *, held_out: bool = False) -> list[Case]:
     logger.add(sys.stderr, level="WARNING")
     workdir = Path(tempfile.mkdtemp(prefix="turn-sweep-"))
     result = []
-    for name, pcm, ends, nexts in cases(workdir, held_out=held_out):
+    for name, pcm, ends, nexts in cases(workdir, which):
         stops = asyncio.run(_record_case(name, pcm, workdir))
         result.append(Case(name, ends, nexts, stops, len(pcm) / 2 / 16000))
         for s in stops:
-            print(f"{name:14s} end {s.speech_end:6.2f} gap {s.gap:5.2f} p {s.probability:.2f} "
+            lm = "-" if s.text_end is None else f"{s.text_end:.3f}"
+            print(f"{name:14s} end {s.speech_end:6.2f} gap {s.gap:5.2f} p {s.probability:.2f} lm {lm} "
                   f"final+{s.final_after:.2f} [{s.final_text[-50:]}]", flush=True)
     out.write_text(json.dumps([asdict(c) for c in result], indent=1))
     return result
@@ -164,23 +173,24 @@ def load(path: Path) -> list[Case]:
             for c in raw]
 
 
-def replay(case: Case, settings) -> list[float]:
+def replay(case: Case, settings, text_model: bool = True) -> list[float]:
     """Turn closes (s into the audio) under ``settings``: a stop closes when its wait is shorter
-    than the pause after it."""
+    than the pause after it (``text_model``: with the recorded language-model end probability)."""
     from processors.turns.transcript_aware import turn_decision
 
-    closes = [s.speech_end + max(turn_decision(s.probability, s.final_text, settings)[1], s.final_after)
+    closes = [s.speech_end + max(turn_decision(s.probability, s.final_text, settings,
+                                               s.text_end if text_model else None)[1], s.final_after)
               for s in case.stops]
     return [close for close, s in zip(closes, case.stops) if close < s.next_onset]
 
 
-def evaluate(all_cases: list[Case], settings) -> dict:
+def evaluate(all_cases: list[Case], settings, text_model: bool = True) -> dict:
     from bench.real_speech_bench import classify
 
     inside = total = 0
     closes: list[float] = []
     for case in all_cases:
-        ends = replay(case, settings)
+        ends = replay(case, settings, text_model)
         i, c = classify(ends, case.sentence_ends, case.next_starts)
         inside, total, closes = inside + i, total + len(ends), closes + c
     pct = lambda q: round(float(np.percentile(closes, q))) if closes else None
@@ -188,28 +198,43 @@ def evaluate(all_cases: list[Case], settings) -> dict:
             "p50": pct(50), "p90": pct(90), "max": round(max(closes)) if closes else None, "ends_closed": len(closes)}
 
 
-GRID: tuple[tuple[float, float, float], ...] = tuple(
-    (c, u, 2.0) for c, u in ((0.0, 1.0), (0.5, 1.0), (0.5, 1.3), (0.9, 1.0), (0.9, 1.3), (1.0, 1.3), (1.2, 1.2),
-                             (1.3, 1.3), (1.3, 1.6), (1.4, 1.4))
+GRID: tuple[dict, ...] = (
+    {"text_model": False, "complete_silence_secs": 0.0, "uncertain_silence_secs": 1.0},
+    {"text_model": False, "complete_silence_secs": 0.5, "uncertain_silence_secs": 1.3},
+    {"text_model": False, "complete_silence_secs": 1.3, "uncertain_silence_secs": 1.3},  # before the text model
+    {"complete_silence_secs": 0.0},
+    {"complete_silence_secs": 0.3},
+    {},  # the defaults
+    {"complete_silence_secs": 0.7},
+    {"uncertain_silence_secs": 1.3},
+    {"continues_silence_secs": 1.2},
+    {"continues_probability": 0.01},
+    {"continues_probability": 0.05},
+    {"text_end_probability": 0.05},
+    {"text_end_probability": 0.2},
+    {"smart_turn_veto": 0.0},
+    {"smart_turn_veto": 0.5},
 )
-"""(complete, uncertain, incomplete wait s) settings the sweep replays."""
+"""Settings the sweep replays: changes from the defaults (``text_model``: False replays the rule
+without the language model)."""
 
 
-def sweep(main: Path, held_out: Path | None = None) -> list[dict]:
-    """The trade-off curve: one row per :data:`GRID` setting, on the bench cases (and held out)."""
+def sweep(*paths: Path) -> list[dict]:
+    """The trade-off curve: one row per :data:`GRID` setting, on each recorded case set."""
     from processors.turns.transcript_aware import TranscriptAwareTurnSettings
 
-    sets = {"bench": load(main)} | ({"held-out": load(held_out)} if held_out else {})
+    sets = {p.stem: load(p) for p in paths}
     rows = []
-    for c, u, i in GRID:
-        settings = TranscriptAwareTurnSettings(complete_silence_secs=c, uncertain_silence_secs=u,
-                                               incomplete_silence_secs=i)
-        row = {"complete": c, "uncertain": u, "incomplete": i}
-        line = f"complete {c:.1f} uncertain {u:.1f} incomplete {i:.1f}"
+    for change in GRID:
+        change = dict(change)
+        text_model = change.pop("text_model", True)
+        settings = TranscriptAwareTurnSettings(**change)
+        row = {"text_model": text_model, **change}
+        line = f"{'text model' if text_model else 'no text model'} {change or '(defaults)'}"
         for name, cases_ in sets.items():
-            r = evaluate(cases_, settings)
+            r = evaluate(cases_, settings, text_model)
             row[name] = r
-            line += (f" | {name}: inside {r['inside']}/{r['closes']} = {r['inside_frac']:.2f}, "
+            line += (f"\n    {name:12s}: inside {r['inside']}/{r['closes']} = {r['inside_frac']:.2f}, "
                      f"real end -> close p50/p90/max {r['p50']}/{r['p90']}/{r['max']} ms")
         print(line)
         rows.append(row)
@@ -218,9 +243,9 @@ def sweep(main: Path, held_out: Path | None = None) -> list[dict]:
 
 if __name__ == "__main__":
     if sys.argv[1] == "record":
-        record(Path(sys.argv[2]), held_out="--held-out" in sys.argv)
+        record(Path(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "bench")
     else:
-        sweep(Path(sys.argv[2]), Path(sys.argv[3]) if len(sys.argv) > 3 else None)
+        sweep(*(Path(a) for a in sys.argv[2:]))
 
 
 def pitch_track(pcm: bytes, rate: int = 16000, hop: float = 0.01, win: float = 0.04) -> tuple[np.ndarray, np.ndarray]:

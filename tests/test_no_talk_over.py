@@ -77,8 +77,8 @@ async def test_the_bot_never_speaks_over_a_user_who_is_mid_sentence(tmp_path):
     last_user = [m for m in completed[-1].messages if m.get("role") == "user"]
     assert len(last_user) == 1 and "people" in words(str(last_user[0]["content"])), completed[-1].messages
 
-    # The answer was generated and synthesized while the turn was still open, and held: at
-    # the turn end its audio was ready (processors/playback/speculation.py). Any answer started
-    # in the pause was dropped, never released.
+    # The answer that played was started while the turn was still open (preemptive) and held
+    # by the playback gate until the turn ended (processors/playback/speculation.py); any
+    # answer started in the pause was dropped, never released.
     gate = built.processors["playback"]
-    assert gate.stats.held_released == 1 and gate.stats.held_ready_ms > 0, gate.stats
+    assert gate.stats.held >= 1 and gate.stats.held_released == 1, gate.stats

@@ -68,13 +68,13 @@ def test_two_calls_share_the_models_loaded_once_at_start(tmp_path, counted_loads
     children = server_children(config, tmp_path / "server", models)  # serve's lifespan, at start
     at_start = {name: c.count for name, c in counted_loads.items()}
     assert at_start == {"whisper": 1, "onnx": 2}  # Whisper; Silero and Smart Turn
-    assert models.loads_by_name() == {"silero-vad": 1, "streaming-whisper": 1, "smart-turn-v3": 1}
+    assert models.loads_by_name() == {"silero-vad": 1, "streaming-whisper": 1, "smart-turn-v3": 1, "text-end": 1}
 
     manager = CallManager(config, runs_dir=tmp_path, shared=children, models=models)
     first = manager._build(SmallWebRTCConnection(), tmp_path / "call-1")
     second = manager._build(SmallWebRTCConnection(), tmp_path / "call-2")
     assert {name: c.count for name, c in counted_loads.items()} == at_start  # nothing loaded per call
-    assert models.loads_by_name() == {"silero-vad": 1, "streaming-whisper": 1, "smart-turn-v3": 1}
+    assert models.loads_by_name() == {"silero-vad": 1, "streaming-whisper": 1, "smart-turn-v3": 1, "text-end": 1}
 
     # The same models...
     assert first.processors["stt"].decoder is second.processors["stt"].decoder

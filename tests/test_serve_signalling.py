@@ -71,7 +71,7 @@ async def test_pipecat_js_client_signalling_sets_up_and_ends_a_call(server):
         (call,) = status["calls"]
         print(f"bot-ready {ready.get('data')}; bot audio {frame.sample_rate} Hz; call set up in "
               f"{call['setup_secs']} s; model loads {status['model_loads']}")
-        assert status["model_loads"] == {"silero-vad": 1, "streaming-whisper": 1, "smart-turn-v3": 1}
+        assert status["model_loads"] == {"silero-vad": 1, "streaming-whisper": 1, "smart-turn-v3": 1, "text-end": 1}
         assert call["setup_secs"] < 5.0  # no model loaded per call (~0.1-0.3 s measured; loading was ~1 s)
         offer_path = client.offer_url.removeprefix(server.url)
         await client.hang_up()

@@ -40,18 +40,43 @@ S = TranscriptAwareTurnSettings()
     (0.3, "What is the best", "incomplete"),
     (0.8, "What is the best", "uncertain"),
 ])
-def test_turn_decision(probability, text, decision):
+def test_turn_decision_without_a_text_model(probability, text, decision):
     got, wait = turn_decision(probability, text, S)
     assert got == decision
-    assert wait == {"end": S.complete_silence_secs, "uncertain": S.uncertain_silence_secs,
-                    "incomplete": S.incomplete_silence_secs}[got]
+    assert wait == _WAITS[got]
+
+
+_WAITS = {"end": S.complete_silence_secs, "uncertain": S.uncertain_silence_secs,
+          "continues": S.continues_silence_secs, "incomplete": S.incomplete_silence_secs}
+
+
+@pytest.mark.parametrize("probability, text, text_end, decision", [
+    (0.97, "Give me a quick tip for sleeping better.", 0.3, "end"),
+    (0.17, "The pencils have all been used.", 0.14, "end"),          # Smart Turn unsure, text ended
+    (0.05, "That is to say much of political philosophy.", 0.37, "uncertain"),  # Smart Turn vetoes
+    (0.96, "I'd like to book a table.", 0.001, "continues"),         # the language model expects more
+    (0.96, "Can you tell me the way?", 0.005, "continues"),
+    (0.95, "Can pair's lackful flavor.", 0.036, "uncertain"),       # neither sure
+    (0.99, "I need a recipe that uses chicken and", 0.5, "incomplete"),  # a dangling word wins
+    (0.3, "What is the best", 0.05, "incomplete"),
+    (0.8, "What is the best", 0.05, "uncertain"),
+    (0.8, "What is the best", 0.01, "continues"),
+])
+def test_turn_decision_with_the_text_end_probability(probability, text, text_end, decision):
+    got, wait = turn_decision(probability, text, S, text_end)
+    assert got == decision
+    assert wait == _WAITS[got]
 
 
 def test_settings_are_checked():
     with pytest.raises(ValueError, match="within 0..1"):
         TranscriptAwareTurnSettings(complete_probability=1.5)
+    with pytest.raises(ValueError, match="within 0..1"):
+        TranscriptAwareTurnSettings(text_end_probability=-0.1)
     with pytest.raises(ValueError, match="uncertain_silence_secs"):
         TranscriptAwareTurnSettings(uncertain_silence_secs=3.0, incomplete_silence_secs=2.0)
+    with pytest.raises(ValueError, match="continues_silence_secs"):
+        TranscriptAwareTurnSettings(continues_silence_secs=0)
     with pytest.raises(ValueError, match="complete_silence_secs"):
         TranscriptAwareTurnSettings(complete_silence_secs=2.5, incomplete_silence_secs=2.0)
 

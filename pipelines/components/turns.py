@@ -53,10 +53,14 @@ class TranscriptAwareTurnOptions(TranscriptAwareTurnSettings):
 
     Parameters:
         smart_turn_threads: ONNX Runtime threads for Smart Turn.
+        text_end_model: Read the transcript with the bundled SmolLM2-135M
+            (:class:`~processors.turns.text_end.TextEndModel`, one llama.cpp thread, ~100 ms per
+            text); ``false``: Smart Turn and the text rules alone.
         stop_timeout_secs: Longest wait for the end of a turn before it is closed anyway.
     """
 
     smart_turn_threads: int = 1
+    text_end_model: bool = True
     stop_timeout_secs: float = 15.0
 
 
@@ -73,10 +77,19 @@ def transcript_aware_turns(opts: TranscriptAwareTurnOptions, ctx: BuildContext):
     settings = TranscriptAwareTurnSettings(**{f.name: getattr(opts, f.name) for f in fields(TranscriptAwareTurnSettings)})
     threads = opts.smart_turn_threads
     session = ctx.model(("smart-turn-v3", threads), lambda: load_smart_turn_session(threads))  # once per cache
+    text_model = ctx.model(("text-end",), _load_text_end_model) if opts.text_end_model else None
     strategy = TranscriptAwareTurnStopStrategy(
-        turn_analyzer=TurnSmartAnalyzer(cpu_count=threads, session=session), settings=settings
+        turn_analyzer=TurnSmartAnalyzer(cpu_count=threads, session=session), settings=settings,
+        text_model=text_model,
     )
     return LLMUserAggregatorParams(
         user_turn_strategies=UserTurnStrategies(stop=[strategy]),
         user_turn_stop_timeout=opts.stop_timeout_secs,
     )
+
+
+def _load_text_end_model():
+    from processors.turns.text_end import TextEndModel
+    from runtime.models import smollm2_gguf_path
+
+    return TextEndModel(smollm2_gguf_path(), threads=1)

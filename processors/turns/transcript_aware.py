@@ -1,25 +1,32 @@
 """``TranscriptAwareTurnStopStrategy``: end the user's turn when it is over, wait through a
 pause inside a sentence, and have the answer ready either way.
 
-At each VAD stop two verdicts are combined (:func:`turn_decision`): Smart Turn v3 on the audio
-(a probability) and the transcript's ending (:func:`~processors.turns.text_rules.text_completeness`);
-each outcome is a wait, in seconds of silence since the speech end:
+At each VAD stop three verdicts are combined (:func:`turn_decision`): Smart Turn v3 on the audio
+(a probability), the transcript's ending (:func:`~processors.turns.text_rules.text_completeness`)
+and, with a :class:`~processors.turns.text_end.TextEndModel`, a language model's probability that
+the sentence ends there. Each outcome is a wait, in seconds of silence since the speech end:
 
-- a question Whisper closed with ``?`` and probability >= ``question_probability``, or a
-  statement closed with ``.``/``!`` and probability >= ``complete_probability``: "end", after
-  ``complete_silence_secs``;
 - text that cannot end a sentence ("... a table for", "... and", a trailing comma/ellipsis), or
   unpunctuated text with probability < ``incomplete_probability``: "incomplete", after
   ``incomplete_silence_secs``;
-- anything else (e.g. "I'd like to book a table." with a so-so probability): "uncertain",
-  after ``uncertain_silence_secs``.
+- a sentence Whisper closed (``.``/``?``/``!``) that the language model also finds ended
+  (>= ``text_end_probability``), unless Smart Turn vetoes it (< ``smart_turn_veto``): "end",
+  after ``complete_silence_secs``;
+- a language-model end probability < ``continues_probability`` ("I'd like to book a table",
+  "Can you tell me the way": it expects "for ...", "to ..."): "continues", after
+  ``continues_silence_secs``;
+- anything else: "uncertain", after ``uncertain_silence_secs``.
 
-Why the "end" wait is not 0 by default: on real and Piper speech, Smart Turn gives a pause
-after a complete-sounding first half ("I'd like to book a table.", "Remind me to call.") the
-same 0.96-0.98 as a real end, and Whisper punctuates both; only the silence separates them.
-The defaults come from the trade-off measured by :mod:`bench.turn_end_sweep` (see
-docs/benchmarks.md, benchmark 9): 1.3 s covers the 0.8-1.2 s pauses of the benchmark and the
-lecture's longest in-sentence pause (0.96 s) and closes a real end 1.3-1.4 s after it.
+Without a text model the "end" test is Smart Turn's alone (``question_probability`` for a
+``?`` question, ``complete_probability`` for a statement), and there is no "continues".
+
+Why three signals: on real and Piper speech Smart Turn gives a pause after a complete-sounding
+first half ("I'd like to book a table.", "Remind me to call.") the same 0.93-0.98 as a real end,
+and Whisper punctuates both, so without the language model only a long wait (1.3 s) kept such
+pauses open, and every answer came 1.3 s after the user's last word. The language model tells
+most such halves from ends (0.001-0.02 against 0.14-0.86 on the benchmark's sentences), and
+Smart Turn's low scores (0.01-0.06) mark most real speakers' pauses inside a sentence. The
+trade-off is measured by :mod:`bench.turn_end_sweep` (docs/benchmarks.md, benchmark 9).
 
 If the user speaks again during a wait, the turn goes on and the next stop is judged on the
 whole turn (Smart Turn keeps the turn's audio; the text is the turn's transcript so far). The
@@ -74,6 +81,7 @@ from processors.interruption.frames import UserSpeechRejectedFrame
 from processors.turns.frames import TurnTranscriptionFrame, UserTurnMergedFrame
 from processors.turns.merge import TurnMerger
 from processors.turns.smart_analyzer import TurnSmartAnalyzer
+from processors.turns.text_end import TextEndModel
 from processors.turns.text_rules import text_completeness
 
 __all__ = ["TranscriptAwareTurnSettings", "TranscriptAwareTurnStopStrategy", "turn_decision"]
@@ -84,12 +92,20 @@ class TranscriptAwareTurnSettings:
     """Thresholds of :class:`TranscriptAwareTurnStopStrategy` (see :func:`turn_decision`).
 
     Parameters:
-        question_probability: Smart Turn probability that makes a ``?`` question complete.
-        complete_probability: Smart Turn probability that makes a ``.``/``!`` statement complete.
+        text_end_probability: Language-model end probability at or above which a closed
+            sentence is an end.
+        continues_probability: Below this language-model end probability the sentence goes on.
+        smart_turn_veto: Smart Turn probability below which the audio vetoes an end.
+        question_probability: Without a text model: Smart Turn probability that makes a ``?``
+            question complete.
+        complete_probability: Without a text model: Smart Turn probability that makes a
+            ``.``/``!`` statement complete.
         incomplete_probability: Below this, unpunctuated text counts as unfinished.
         complete_silence_secs: Silence (since the speech end) after which a complete-sounding
             turn ends; 0: at the VAD stop.
         uncertain_silence_secs: Silence after which an uncertain turn ends.
+        continues_silence_secs: Silence after which a turn the language model expects to go on
+            ends.
         incomplete_silence_secs: Silence after which an unfinished-sounding turn ends (also the
             longest wait of all).
         preemptive: Start the LLM on the transcript before the turn is confirmed.
@@ -101,11 +117,15 @@ class TranscriptAwareTurnSettings:
         merge_max_heard_secs: ... unless more of the answer than this has played.
     """
 
+    text_end_probability: float = 0.1
+    continues_probability: float = 0.02
+    smart_turn_veto: float = 0.1
     question_probability: float = 0.5
     complete_probability: float = 0.95
     incomplete_probability: float = 0.5
-    complete_silence_secs: float = 1.3
-    uncertain_silence_secs: float = 1.3
+    complete_silence_secs: float = 0.5
+    uncertain_silence_secs: float = 1.0
+    continues_silence_secs: float = 1.4
     incomplete_silence_secs: float = 2.0
     preemptive: bool = True
     resume_db: float = 30.0
@@ -114,29 +134,40 @@ class TranscriptAwareTurnSettings:
     merge_max_heard_secs: float = 1.0
 
     def __post_init__(self):
-        for name in ("question_probability", "complete_probability", "incomplete_probability"):
+        for name in ("text_end_probability", "continues_probability", "smart_turn_veto",
+                     "question_probability", "complete_probability", "incomplete_probability"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within 0..1, got {getattr(self, name)}")
         if not 0.0 <= self.complete_silence_secs <= self.incomplete_silence_secs:
             raise ValueError("need 0 <= complete_silence_secs <= incomplete_silence_secs")
-        if not 0.0 < self.uncertain_silence_secs <= self.incomplete_silence_secs:
-            raise ValueError("need 0 < uncertain_silence_secs <= incomplete_silence_secs")
+        for name in ("uncertain_silence_secs", "continues_silence_secs"):
+            if not 0.0 < getattr(self, name) <= self.incomplete_silence_secs:
+                raise ValueError(f"need 0 < {name} <= incomplete_silence_secs")
 
 
-def turn_decision(probability: float, text: str, settings: TranscriptAwareTurnSettings) -> tuple[str, float]:
-    """``("end" | "uncertain" | "incomplete", seconds of silence to wait)`` for one VAD stop."""
+def turn_decision(
+    probability: float, text: str, settings: TranscriptAwareTurnSettings, text_end: float | None = None
+) -> tuple[str, float]:
+    """``("end" | "uncertain" | "continues" | "incomplete", seconds of silence to wait)`` for one
+    VAD stop: Smart Turn's ``probability``, the transcript ``text`` and, if known, the language
+    model's ``text_end`` probability."""
     s = settings
     completeness = text_completeness(text)
     if completeness == "incomplete":
         return "incomplete", s.incomplete_silence_secs
-    decision, wait = "uncertain", s.uncertain_silence_secs
     if completeness == "complete":
-        question = text.rstrip("\"')] ").endswith("?")
-        if probability >= (s.question_probability if question else s.complete_probability):
-            decision, wait = "end", s.complete_silence_secs
-    elif probability < s.incomplete_probability:
+        if text_end is None:
+            question = text.rstrip("\"')] ").endswith("?")
+            ended = probability >= (s.question_probability if question else s.complete_probability)
+        else:
+            ended = text_end >= s.text_end_probability and probability >= s.smart_turn_veto
+        if ended:
+            return "end", s.complete_silence_secs
+    if text_end is not None and text_end < s.continues_probability:
+        return "continues", s.continues_silence_secs
+    if completeness == "unknown" and probability < s.incomplete_probability:
         return "incomplete", s.incomplete_silence_secs
-    return decision, wait
+    return "uncertain", s.uncertain_silence_secs
 
 
 def _join(a: str, b: str) -> str:
@@ -148,7 +179,7 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
 
     Event handlers:
         on_verdict(strategy, info): at each decision, with a dict
-            ``{probability, text, completeness, decision, wait_secs}``.
+            ``{probability, text, completeness, text_end, decision, wait_secs, final}``.
     """
 
     def __init__(
@@ -156,10 +187,20 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
         *,
         turn_analyzer: TurnSmartAnalyzer | None = None,
         settings: TranscriptAwareTurnSettings | None = None,
+        text_model: TextEndModel | None = None,
         **kwargs,
     ):
+        """Args:
+        turn_analyzer: Smart Turn (loads the bundled model if not given).
+        settings: Thresholds and waits.
+        text_model: The language model's end probability; None: Smart Turn and the text rules
+            alone (see :func:`turn_decision`).
+        """
         super().__init__(**kwargs)
         self._analyzer = turn_analyzer or TurnSmartAnalyzer()
+        self._text_model = text_model
+        self._text_end_wanted: str | None = None
+        self._text_end_task: asyncio.Task | None = None
         self._settings = settings or TranscriptAwareTurnSettings()
         self._match = NormalizedMatch()
         self._vad_speaking = False
@@ -216,6 +257,8 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
     async def cleanup(self):
         await super().cleanup()
         await self._cancel_tasks(early=True)
+        if self._text_end_task:
+            await self.task_manager.cancel_task(self._text_end_task)
         await self._analyzer.cleanup()
 
     async def handle_user_turn_started(self):
@@ -271,6 +314,7 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
             await self._on_vad_stop(frame)
         elif isinstance(frame, EagerTranscriptionFrame):
             self._eager_text = frame.text
+            self._read_text_end(_join(self._text, frame.text))  # ready by the VAD stop
             await self._speculate(_join(self._text, frame.text))
             if self._stopped and not self._final:
                 await self._decide()
@@ -342,10 +386,18 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
             return
         p = self._probability
         text = self._text if self._final else _join(self._text, self._eager_text)
-        decision, wait = turn_decision(p, text, self._settings)
-        logger.debug(f"{self}: p={p:.2f} [{text}] final={self._final} -> {decision}")
+        text_end = None
+        if self._text_model is not None:
+            text_end = self._text_model.cached_probability(text)
+            if text_end is None:  # decided again when the language model has read it
+                self._read_text_end(text)
+                return
+        decision, wait = turn_decision(p, text, self._settings, text_end)
+        end_log = "" if text_end is None else f" text_end={text_end:.3f}"
+        logger.debug(f"{self}: p={p:.2f}{end_log} [{text}] final={self._final} -> {decision}")
         await self._call_event_handler("on_verdict", {
             "probability": round(p, 3), "text": text, "completeness": text_completeness(text),
+            "text_end": None if text_end is None else round(text_end, 4),
             "decision": decision, "wait_secs": wait, "final": self._final,
         })
         if decision == "end" and wait <= 0:
@@ -358,6 +410,28 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
             if self._wait_task:
                 await self.task_manager.cancel_task(self._wait_task)
             self._arm_wait(wait)
+
+    def _read_text_end(self, text: str) -> None:
+        """Have the language model read ``text`` in a worker thread, then :meth:`_decide` again.
+        One reading at a time, always of the latest text asked for (stale ones are skipped)."""
+        if self._text_model is None or self._text_model.cached_probability(text) is not None:
+            return
+        self._text_end_wanted = text
+        if self._text_end_task is None:
+            self._text_end_task = self.task_manager.create_task(self._text_end_reader(), f"{self}::text_end")
+
+    async def _text_end_reader(self) -> None:
+        try:
+            while self._text_model is not None and (text := self._text_end_wanted) is not None:
+                self._text_end_wanted = None
+                try:
+                    await asyncio.to_thread(self._text_model.end_probability, text)
+                except Exception as e:  # the turn must still end: go on without the model
+                    logger.error(f"{self}: the text end model failed, deciding without it: {e}")
+                    self._text_model = None
+                await self._decide()
+        finally:
+            self._text_end_task = None
 
     def _arm_wait(self, silence_secs: float):
         self._wait_task = self.task_manager.create_task(self._wait_then_end(silence_secs), f"{self}::wait")

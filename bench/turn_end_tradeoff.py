@@ -9,7 +9,9 @@ it, then:
 - stock (``TurnAnalyzerUserTurnStopStrategy`` + Smart Turn): ends at the VAD stop if the
   probability is > 0.5, else after Smart Turn's 3 s silence timeout;
 - ours (:func:`processors.turns.transcript_aware.turn_decision`): ends after the wait of its
-  decision (complete / uncertain / unfinished; see ``TranscriptAwareTurnSettings``).
+  decision (end / uncertain / continues / incomplete; see ``TranscriptAwareTurnSettings``),
+  with the language model's end probability on the transcript
+  (:class:`~processors.turns.text_end.TextEndModel`), as shipped.
 
 A pause of ``pause_secs`` is cut off when the rule ends the turn before the pause is over.
 
@@ -51,6 +53,7 @@ class Point:
     real_end: bool
     probability: float
     text: str
+    text_end: float | None = None  # the language model's end probability on ``text``
 
     def stock_wait(self) -> float:
         """Silence (from the speech end) after which stock ends the turn."""
@@ -59,16 +62,21 @@ class Point:
     def ours_wait(self, settings) -> float:
         from processors.turns.transcript_aware import turn_decision
 
-        _, wait = turn_decision(self.probability, self.text, settings)
+        _, wait = turn_decision(self.probability, self.text, settings, self.text_end)
         return max(VAD_STOP_LATENCY_SECS, wait)
 
 
-def evaluate(sentences: tuple[str, ...], decoder=None, analyzer=None) -> list[Point]:
-    """Smart Turn probability and transcript at every word boundary and at each real end."""
+def evaluate(sentences: tuple[str, ...], decoder=None, analyzer=None, text_model=None) -> list[Point]:
+    """Smart Turn probability, transcript and its language-model end probability at every word
+    boundary and at each real end."""
     import soxr
 
     from bench.spoken_questions import word_boundaries
     from processors.turns.smart_analyzer import TurnSmartAnalyzer
+    from processors.turns.text_end import TextEndModel
+    from runtime.models import smollm2_gguf_path
+
+    text_model = text_model or TextEndModel(smollm2_gguf_path())
 
     if decoder is None:
         from runtime.models import whisper_model_path
@@ -88,7 +96,7 @@ def evaluate(sentences: tuple[str, ...], decoder=None, analyzer=None) -> list[Po
             heard = np.concatenate([lead, audio[:cut], tail])
             probability = analyzer._predict_endpoint(heard)["probability"]
             text = decoder.transcribe(np.concatenate([lead[:4800], audio[:cut], tail])).text
-            points.append(Point(sentence, n, n == len(cuts), probability, text))
+            points.append(Point(sentence, n, n == len(cuts), probability, text, text_model.end_probability(text)))
     return points
 
 
@@ -145,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         from processors.turns.transcript_aware import TranscriptAwareTurnSettings, turn_decision
 
         for p in points:
-            d, _ = turn_decision(p.probability, p.text, TranscriptAwareTurnSettings())
-            print(f"{'END' if p.real_end else '   '} p={p.probability:.2f} {d:10s} {p.text}")
+            d, _ = turn_decision(p.probability, p.text, TranscriptAwareTurnSettings(), p.text_end)
+            print(f"{'END' if p.real_end else '   '} p={p.probability:.2f} lm={p.text_end:.3f} {d:10s} {p.text}")
     for rule, row in summarize(points).items():
         print(rule, {k: round(v, 3) for k, v in row.items()})
     return 0

@@ -199,9 +199,9 @@ def evaluate(all_cases: list[Case], settings, text_model: bool = True) -> dict:
 
 
 GRID: tuple[dict, ...] = (
-    {"text_model": False, "complete_silence_secs": 0.0, "uncertain_silence_secs": 1.0},
-    {"text_model": False, "complete_silence_secs": 0.5, "uncertain_silence_secs": 1.3},
-    {"text_model": False, "complete_silence_secs": 1.3, "uncertain_silence_secs": 1.3},  # before the text model
+    {"text_model": False, "no_text_model_silence_secs": 0.5},
+    {"text_model": False, "no_text_model_silence_secs": 1.0},
+    {"text_model": False},  # the rule before the text model (every wait 1.3 s)
     {"complete_silence_secs": 0.0},
     {"complete_silence_secs": 0.3},
     {},  # the defaults

@@ -257,11 +257,16 @@ class Chromium:
                         found.append(int(entry.name))
         return found
 
-    def kill(self) -> None:
-        """SIGKILL to every process of this browser: it vanishes without a word to anyone."""
-        for pid in self.pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    def kill(self, timeout_secs: float = 5.0) -> None:
+        """SIGKILL to every process of this browser: it vanishes without a word to anyone.
+        Repeated until none is left: a process the browser forked while the first ones were
+        being killed (seen once on a busy machine) gets the signal too."""
+        deadline = time.monotonic() + timeout_secs
+        while (pids := self.pids()) and time.monotonic() < deadline:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.05)
         if self.proc:
             self.proc.wait(10)
 

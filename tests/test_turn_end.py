@@ -43,7 +43,8 @@ S = TranscriptAwareTurnSettings()
 def test_turn_decision_without_a_text_model(probability, text, decision):
     got, wait = turn_decision(probability, text, S)
     assert got == decision
-    assert wait == _WAITS[got]
+    # Smart Turn alone cannot tell a complete-sounding half from an end: only the long wait.
+    assert wait == (S.incomplete_silence_secs if got == "incomplete" else S.no_text_model_silence_secs)
 
 
 _WAITS = {"end": S.complete_silence_secs, "uncertain": S.uncertain_silence_secs,
@@ -59,6 +60,7 @@ _WAITS = {"end": S.complete_silence_secs, "uncertain": S.uncertain_silence_secs,
     (0.95, "Can pair's lackful flavor.", 0.036, "uncertain"),       # neither sure
     (0.99, "I need a recipe that uses chicken and", 0.5, "incomplete"),  # a dangling word wins
     (0.3, "What is the best", 0.05, "incomplete"),
+    (0.3, "What is the best", 0.01, "incomplete"),                  # a surer "goes on" never waits less
     (0.8, "What is the best", 0.05, "uncertain"),
     (0.8, "What is the best", 0.01, "continues"),
 ])
@@ -77,6 +79,8 @@ def test_settings_are_checked():
         TranscriptAwareTurnSettings(uncertain_silence_secs=3.0, incomplete_silence_secs=2.0)
     with pytest.raises(ValueError, match="continues_silence_secs"):
         TranscriptAwareTurnSettings(continues_silence_secs=0)
+    with pytest.raises(ValueError, match="continues_probability <= text_end_probability"):
+        TranscriptAwareTurnSettings(continues_probability=0.2, text_end_probability=0.1)
     with pytest.raises(ValueError, match="complete_silence_secs"):
         TranscriptAwareTurnSettings(complete_silence_secs=2.5, incomplete_silence_secs=2.0)
 

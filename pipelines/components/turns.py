@@ -54,8 +54,8 @@ class TranscriptAwareTurnOptions(TranscriptAwareTurnSettings):
     Parameters:
         smart_turn_threads: ONNX Runtime threads for Smart Turn.
         text_end_model: Read the transcript with the bundled SmolLM2-135M
-            (:class:`~processors.turns.text_end.TextEndModel`, one llama.cpp thread, ~100 ms per
-            text); ``false``: Smart Turn and the text rules alone.
+            (:class:`~processors.turns.text_end.TextEndModel`, one llama.cpp thread, ~80 ms for a
+            short turn); ``false``: Smart Turn and the text rules alone.
         stop_timeout_secs: Longest wait for the end of a turn before it is closed anyway.
     """
 

@@ -17,8 +17,10 @@ the sentence ends there. Each outcome is a wait, in seconds of silence since the
   ``continues_silence_secs``;
 - anything else: "uncertain", after ``uncertain_silence_secs``.
 
-Without a text model the "end" test is Smart Turn's alone (``question_probability`` for a
-``?`` question, ``complete_probability`` for a statement), and there is no "continues".
+Without a text model (``[turns] text_end_model = false``, or after it failed) the "end" test is
+Smart Turn's alone (``question_probability`` for a ``?`` question, ``complete_probability`` for
+a statement), there is no "continues", and every turn that is not unfinished waits
+``no_text_model_silence_secs`` (1.3 s, the rule measured before the model).
 
 Why three signals: on real and Piper speech Smart Turn gives a pause after a complete-sounding
 first half ("I'd like to book a table.", "Remind me to call.") the same 0.93-0.98 as a real end,
@@ -106,6 +108,9 @@ class TranscriptAwareTurnSettings:
         uncertain_silence_secs: Silence after which an uncertain turn ends.
         continues_silence_secs: Silence after which a turn the language model expects to go on
             ends.
+        no_text_model_silence_secs: Without a text model (turned off, or failed): the wait of
+            every turn that is not unfinished (the rule measured before the model: a shorter
+            wait closes complete-sounding halves inside the sentence).
         incomplete_silence_secs: Silence after which an unfinished-sounding turn ends (also the
             longest wait of all).
         preemptive: Start the LLM on the transcript before the turn is confirmed.
@@ -126,6 +131,7 @@ class TranscriptAwareTurnSettings:
     complete_silence_secs: float = 0.5
     uncertain_silence_secs: float = 1.0
     continues_silence_secs: float = 1.4
+    no_text_model_silence_secs: float = 1.3
     incomplete_silence_secs: float = 2.0
     preemptive: bool = True
     resume_db: float = 30.0
@@ -140,7 +146,9 @@ class TranscriptAwareTurnSettings:
                 raise ValueError(f"{name} must be within 0..1, got {getattr(self, name)}")
         if not 0.0 <= self.complete_silence_secs <= self.incomplete_silence_secs:
             raise ValueError("need 0 <= complete_silence_secs <= incomplete_silence_secs")
-        for name in ("uncertain_silence_secs", "continues_silence_secs"):
+        if self.continues_probability > self.text_end_probability:
+            raise ValueError("need continues_probability <= text_end_probability")
+        for name in ("uncertain_silence_secs", "continues_silence_secs", "no_text_model_silence_secs"):
             if not 0.0 < getattr(self, name) <= self.incomplete_silence_secs:
                 raise ValueError(f"need 0 < {name} <= incomplete_silence_secs")
 
@@ -155,18 +163,17 @@ def turn_decision(
     completeness = text_completeness(text)
     if completeness == "incomplete":
         return "incomplete", s.incomplete_silence_secs
-    if completeness == "complete":
-        if text_end is None:
-            question = text.rstrip("\"')] ").endswith("?")
-            ended = probability >= (s.question_probability if question else s.complete_probability)
-        else:
-            ended = text_end >= s.text_end_probability and probability >= s.smart_turn_veto
-        if ended:
-            return "end", s.complete_silence_secs
-    if text_end is not None and text_end < s.continues_probability:
-        return "continues", s.continues_silence_secs
     if completeness == "unknown" and probability < s.incomplete_probability:
         return "incomplete", s.incomplete_silence_secs
+    if text_end is None:  # Smart Turn alone: only a long wait keeps a complete-sounding pause open
+        question = text.rstrip("\"')] ").endswith("?")
+        ended = completeness == "complete" and probability >= (
+            s.question_probability if question else s.complete_probability)
+        return ("end" if ended else "uncertain"), s.no_text_model_silence_secs
+    if completeness == "complete" and text_end >= s.text_end_probability and probability >= s.smart_turn_veto:
+        return "end", s.complete_silence_secs
+    if text_end < s.continues_probability:
+        return "continues", s.continues_silence_secs
     return "uncertain", s.uncertain_silence_secs
 
 
@@ -232,6 +239,7 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
         self._probability: float | None = None
         self._final = False  # the stop's final transcript arrived
         self._eager_text = ""  # the latest eager transcript (the speech so far, fast pass)
+        self._text_end_wanted = None  # a reading not started yet is stale now
         self._verdict_task: asyncio.Task | None = None
         self._wait_task: asyncio.Task | None = None
         # Smart Turn started on the eager transcript, before the VAD stop.
@@ -387,10 +395,12 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
         p = self._probability
         text = self._text if self._final else _join(self._text, self._eager_text)
         text_end = None
-        if self._text_model is not None:
+        if self._text_model is not None and text_completeness(text) != "incomplete":
             text_end = self._text_model.cached_probability(text)
             if text_end is None:  # decided again when the language model has read it
                 self._read_text_end(text)
+                if self._final:  # a wait armed on other text must not end the turn meanwhile
+                    await self._rearm_wait(self._settings.incomplete_silence_secs)
                 return
         decision, wait = turn_decision(p, text, self._settings, text_end)
         end_log = "" if text_end is None else f" text_end={text_end:.3f}"
@@ -404,12 +414,10 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
             if self._final:
                 await self._end_turn()
             elif self._wait_task:  # the final transcript will end it
-                await self.task_manager.cancel_task(self._wait_task)
-                self._wait_task = None
+                old, self._wait_task = self._wait_task, None
+                await self.task_manager.cancel_task(old)
         else:
-            if self._wait_task:
-                await self.task_manager.cancel_task(self._wait_task)
-            self._arm_wait(wait)
+            await self._rearm_wait(wait)
 
     def _read_text_end(self, text: str) -> None:
         """Have the language model read ``text`` in a worker thread, then :meth:`_decide` again.
@@ -426,8 +434,8 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
                 self._text_end_wanted = None
                 try:
                     await asyncio.to_thread(self._text_model.end_probability, text)
-                except Exception as e:  # the turn must still end: go on without the model
-                    logger.error(f"{self}: the text end model failed, deciding without it: {e}")
+                except Exception:  # the turn must still end: go on without the model
+                    logger.exception(f"{self}: the text end model failed; turns are decided without it")
                     self._text_model = None
                 await self._decide()
         finally:
@@ -435,6 +443,14 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
 
     def _arm_wait(self, silence_secs: float):
         self._wait_task = self.task_manager.create_task(self._wait_then_end(silence_secs), f"{self}::wait")
+
+    async def _rearm_wait(self, silence_secs: float):
+        """Replace the armed wait; the new one is in place before the old one's cancellation
+        is awaited, so a decision made meanwhile replaces it in turn (no orphaned wait)."""
+        old = self._wait_task
+        self._arm_wait(silence_secs)
+        if old:
+            await self.task_manager.cancel_task(old)
 
     async def _wait_then_end(self, silence_secs: float):
         planned = self._speech_end + silence_secs
@@ -446,7 +462,8 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
             if delay <= 0:
                 break
             await asyncio.sleep(delay)
-        self._wait_task = None
+        if self._wait_task is asyncio.current_task():
+            self._wait_task = None
         if self._stopped and self._text and self._final:  # else the final's decision ends it
             await self._end_turn()
 

@@ -42,6 +42,8 @@ class TextEndModel:
         threads: llama.cpp threads for one inference.
         max_tokens: Only the message's last tokens are read (the end of a sentence is decided by
             its last words; fewer tokens, less time on the turn's critical path).
+        cache_size: Texts whose probability is kept (the eager and the final transcript of a
+            turn are often the same text).
     """
 
     def __init__(self, model_path: str | Path, *, threads: int = 1, max_tokens: int = 32, cache_size: int = 64):

@@ -322,8 +322,9 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
             await self._on_vad_stop(frame)
         elif isinstance(frame, EagerTranscriptionFrame):
             self._eager_text = frame.text
-            self._read_text_end(_join(self._text, frame.text))  # ready by the VAD stop
-            await self._speculate(_join(self._text, frame.text))
+            so_far = _join(self._text, frame.text)
+            self._read_text_end(so_far)  # ready by the VAD stop
+            await self._speculate(so_far)
             if self._stopped and not self._final:
                 await self._decide()
             stale = self._early_task is not None and self._last_loud > self._early_at
@@ -394,8 +395,9 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
             return
         p = self._probability
         text = self._text if self._final else _join(self._text, self._eager_text)
+        completeness = text_completeness(text)
         text_end = None
-        if self._text_model is not None and text_completeness(text) != "incomplete":
+        if self._text_model is not None and completeness != "incomplete":
             text_end = self._text_model.cached_probability(text)
             if text_end is None:  # decided again when the language model has read it
                 self._read_text_end(text)
@@ -406,7 +408,7 @@ class TranscriptAwareTurnStopStrategy(BaseUserTurnStopStrategy):
         end_log = "" if text_end is None else f" text_end={text_end:.3f}"
         logger.debug(f"{self}: p={p:.2f}{end_log} [{text}] final={self._final} -> {decision}")
         await self._call_event_handler("on_verdict", {
-            "probability": round(p, 3), "text": text, "completeness": text_completeness(text),
+            "probability": round(p, 3), "text": text, "completeness": completeness,
             "text_end": None if text_end is None else round(text_end, 4),
             "decision": decision, "wait_secs": wait, "final": self._final,
         })
